@@ -1,0 +1,90 @@
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.urls import reverse
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    MEMBER = "member", "Member"
+    ADMIN = "admin", "Admin"
+
+
+class User(AbstractUser):
+    """A team member. The role decides what they may do:
+
+    - viewer: sees and downloads, cannot spend credits;
+    - member: also uploads audio and submits tasks;
+    - admin: also manages members, projects and budgets.
+
+    Superusers are treated as admins.
+    """
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    can_view_costs = models.BooleanField(
+        default=False, help_text="Members with this flag see the Costs page; admins always do."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="accounts_user_role_valid"
+            )
+        ]
+
+    @property
+    def is_team_admin(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN
+
+    @property
+    def can_spend(self) -> bool:
+        """Upload audio and submit tasks (both cost credits)."""
+        return self.is_active and (self.is_team_admin or self.role == Role.MEMBER)
+
+    @property
+    def sees_costs(self) -> bool:
+        return self.is_team_admin or self.can_view_costs
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class ProjectQuerySet(models.QuerySet):
+    def active(self) -> "ProjectQuerySet":
+        return self.filter(archived=False)
+
+
+class Project(models.Model):
+    """Every asset and task belongs to one project, for cost attribution and budgets."""
+
+    name = models.CharField(max_length=120, unique=True)
+    code = models.SlugField(max_length=32, unique=True, help_text="Short code used in exports.")
+    monthly_budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Credits per calendar month (UTC). Empty means no budget.",
+    )
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(monthly_budget__isnull=True)
+                | models.Q(monthly_budget__gte=Decimal(0)),
+                name="accounts_project_budget_non_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("accounts:project_edit", args=[self.pk])

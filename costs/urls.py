@@ -1,0 +1,5 @@
+from costs import views
+
+app_name = "costs"
+
+urlpatterns = views.urlpatterns

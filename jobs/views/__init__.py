@@ -1,0 +1,1 @@
+"""Views, one module per screen family. Each module keeps its own `urlpatterns`."""

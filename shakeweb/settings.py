@@ -1,0 +1,273 @@
+"""The one settings module. Every value comes from the environment (or `.env`), through
+django-environ; `.env.example` lists them all with their defaults.
+
+Development (DEBUG=1, the default for `make run`) uses SQLite and the embedded sandbox.
+Production (DEBUG=0) requires SECRET_KEY and ALLOWED_HOSTS and turns on the secure defaults
+that `manage.py check --deploy` asks for.
+"""
+
+import sys
+from pathlib import Path
+
+import environ
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # SQLite files, uploads and generated keys of a local install
+VAR_DIR.mkdir(exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+# Under pytest: test-friendly defaults (no HTTPS redirect, plain static storage).
+TESTING = env.bool("SHAKEWEB_TESTING", default="pytest" in sys.modules)
+
+if DEBUG or TESTING:
+    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env("SECRET_KEY")  # production: no default, a missing key is an error
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "axes",
+    "accounts",
+    "jobs",
+    "costs",
+]
+
+# The sandbox (a local AudioShake-compatible API) is on by default outside production and
+# whenever no AudioShake key is configured; it is mounted under /sandbox/.
+AUDIOSHAKE_API_KEY = env("AUDIOSHAKE_API_KEY", default="")
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not AUDIOSHAKE_API_KEY)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "shakeweb.urls"
+WSGI_APPLICATION = "shakeweb.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+                "jobs.context_processors.system_status",
+            ],
+        },
+    },
+]
+
+# Databases. SQLite by default, in WAL mode with a busy timeout and IMMEDIATE transactions:
+# the web server, the poller and the sandbox worker are separate processes writing to the same
+# file, and WAL lets readers go on while one writes, the busy timeout makes a writer wait for
+# the lock instead of failing with "database is locked", and IMMEDIATE takes the write lock at
+# BEGIN so that a transaction never has to upgrade (and deadlock) half-way through.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+
+
+def _database(url: str, test_name: str) -> dict:
+    config = env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        # A file (not :memory:) so that the poller and sandbox worker subprocesses of the
+        # tests see the same database as the test process.
+        config["TEST"] = {"NAME": str(VAR_DIR / test_name)}
+    else:
+        config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {
+    "default": _database(
+        env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'shakeweb.sqlite3'}"),
+        "test-shakeweb.sqlite3",
+    ),
+}
+if SANDBOX_ENABLED:
+    DATABASES["sandbox"] = _database(
+        env("SANDBOX_DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}"),
+        "test-sandbox.sqlite3",
+    )
+    DATABASE_ROUTERS = ["sandbox.routers.SandboxRouter"]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "jobs:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling: five failures for one username from one address lock it for 15 minutes.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
+    "AXES_IP_HEADERS", default=["REMOTE_ADDR"]
+)  # add HTTP_X_FORWARDED_FOR only behind a proxy you trust
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"  # never served directly: downloads go through views that check logins
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Mirrored AudioShake outputs. Point at django-storages' S3 backend with OUTPUTS_STORAGE.
+    "outputs": {
+        "BACKEND": env(
+            "OUTPUTS_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": {"location": str(MEDIA_ROOT / "outputs")}
+        if not env("OUTPUTS_STORAGE_BACKEND", default="")
+        else env.json("OUTPUTS_STORAGE_OPTIONS", default={}),
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not (DEBUG or TESTING)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Uploads always stream to a temporary file, never into memory (a 2 GB upload must not grow RSS).
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
+UPLOAD_MAX_BYTES = min(env.int("UPLOAD_MAX_BYTES", default=2 * 1024**3), 2 * 1024**3)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+ASSET_KEEP_LOCAL_COPY = env.bool("ASSET_KEEP_LOCAL_COPY", default=True)
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shakeweb <shakeweb@localhost>")
+
+# AudioShake. With no key, the dashboard talks to the embedded sandbox.
+AUDIOSHAKE_BASE_URL = env(
+    "AUDIOSHAKE_BASE_URL",
+    default="https://api.audioshake.ai" if AUDIOSHAKE_API_KEY else f"{SITE_URL}/sandbox/api",
+)
+AUDIOSHAKE_CONNECT_TIMEOUT = env.float("AUDIOSHAKE_CONNECT_TIMEOUT", default=5.0)
+AUDIOSHAKE_READ_TIMEOUT = env.float("AUDIOSHAKE_READ_TIMEOUT", default=30.0)
+AUDIOSHAKE_RATE_LIMIT = env.float("AUDIOSHAKE_RATE_LIMIT", default=50.0)  # requests/s, < 60
+AUDIOSHAKE_MAX_RETRIES = env.int("AUDIOSHAKE_MAX_RETRIES", default=4)
+AUDIOSHAKE_BACKOFF_CAP = env.float("AUDIOSHAKE_BACKOFF_CAP", default=60.0)
+AUDIOSHAKE_MAX_TARGETS = env.int("AUDIOSHAKE_MAX_TARGETS", default=20)
+AUDIOSHAKE_METADATA_MAX = env.int("AUDIOSHAKE_METADATA_MAX", default=4096)
+# Hosts that output links may point to; the mirror refuses any other host without connecting.
+AUDIOSHAKE_OUTPUT_HOSTS = env.list(
+    "AUDIOSHAKE_OUTPUT_HOSTS", default=["cdn.audioshake.ai", "api.audioshake.ai"]
+)
+AUDIOSHAKE_WEBHOOK_SECRET = env("AUDIOSHAKE_WEBHOOK_SECRET", default="")
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
+OUTPUT_MAX_BYTES = env.int("OUTPUT_MAX_BYTES", default=4 * 1024**3)
+
+# The poller.
+POLLER_BATCH_SIZE = env.int("POLLER_BATCH_SIZE", default=20)
+POLLER_LEASE_SECONDS = env.int("POLLER_LEASE_SECONDS", default=120)
+POLLER_IDLE_SLEEP = env.float("POLLER_IDLE_SLEEP", default=1.0)
+POLLER_CATALOGUE_REFRESH_SECONDS = env.int("POLLER_CATALOGUE_REFRESH_SECONDS", default=3600)
+
+# The sandbox: a generated key (var/sandbox-key) unless one is given; never a fixed key.
+SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="")
+SANDBOX_WEBHOOK_URL = env("SANDBOX_WEBHOOK_URL", default="")
+SANDBOX_SPEED = env.float("SANDBOX_SPEED", default=1.0)
+if SANDBOX_ENABLED and not AUDIOSHAKE_API_KEY:
+    AUDIOSHAKE_OUTPUT_HOSTS = [*AUDIOSHAKE_OUTPUT_HOSTS, "127.0.0.1", "localhost"]
+
+# Content Security Policy: no inline script, nonces for the few script tags we emit.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "media-src": [CSP.SELF, "blob:"],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+
+# Production hardening (what `check --deploy` asks for), on whenever DEBUG is off.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+)
+SESSION_COOKIE_SECURE = not (DEBUG or TESTING)
+CSRF_COOKIE_SECURE = not (DEBUG or TESTING)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
