@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -71,7 +72,7 @@ class AssetQuerySet(models.QuerySet):
         return self.filter(remote_status=RemoteStatus.READY, remote_expires_at__lte=now + delta)
 
 
-def outputs_storage():  # noqa: ANN201 - a callable storage, resolved lazily for overrides
+def outputs_storage() -> "Storage":  # callable: resolved lazily, so tests can override it
     from django.core.files.storage import storages
 
     return storages["outputs"]

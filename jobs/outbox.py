@@ -31,7 +31,12 @@ def enqueue(
             try:
                 with transaction.atomic():
                     return WorkItem.objects.create(
-                        kind=kind, key=key, asset=asset, task=task, output=output, next_attempt_at=due
+                        kind=kind,
+                        key=key,
+                        asset=asset,
+                        task=task,
+                        output=output,
+                        next_attempt_at=due,
                     )
             except IntegrityError:  # a concurrent enqueue won the race: same row, same outcome
                 item = WorkItem.objects.select_for_update().get(key=key)

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,7 +107,7 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 @pytest.fixture
-def screenshot(request: pytest.FixtureRequest) -> Iterator[object]:
+def screenshot(request: pytest.FixtureRequest) -> object:
     """`screenshot(page, "name")` saves test-results/screenshots/<test>-<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -117,7 +116,7 @@ def screenshot(request: pytest.FixtureRequest) -> Iterator[object]:
         page.screenshot(path=str(path), full_page=True)
         return path
 
-    yield take
+    return take
 
 
 @pytest.fixture
