@@ -108,7 +108,9 @@ def _database(url: str, test_name: str) -> dict:
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
         # A file (not :memory:) so that the poller and sandbox worker subprocesses of the
         # tests see the same database as the test process.
-        config["TEST"] = {"NAME": str(VAR_DIR / test_name)}
+        # SHAKEWEB_TEST_DB_PREFIX keeps concurrent test runs on one checkout apart.
+        prefix = env("SHAKEWEB_TEST_DB_PREFIX", default="")
+        config["TEST"] = {"NAME": str(VAR_DIR / f"{prefix}{test_name}")}
     else:
         config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
         config["CONN_HEALTH_CHECKS"] = True
