@@ -1,4 +1,4 @@
-# The commands the README shows. Each one sets up .venv first (bin/bootstrap).
+# The commands the README shows. Every target sets up .venv first (bin/bootstrap).
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -7,12 +7,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 venv:
 	@bin/bootstrap
 
+## Start everything: web server, poller and (without AUDIOSHAKE_API_KEY) the sandbox.
 run: venv
-	@$(PY) manage.py migrate --noinput
-	@$(PY) manage.py migrate --noinput --database sandbox
-	@$(PY) manage.py demo_setup
-	@.venv/bin/honcho -f Procfile start
+	@bin/run
 
+## Lint, then the whole test suite (browser tests skip without Chromium unless REQUIRE_BROWSER=1).
 test: venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -20,6 +19,7 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/djade --check $$(find templates -name '*.html')
+	$(PY) manage.py makemigrations --check --dry-run -v0
 
 format: venv
 	.venv/bin/ruff check --fix .
@@ -30,7 +30,7 @@ migrate: venv
 	$(PY) manage.py migrate
 
 bench: venv
-	$(PY) bench/run.py
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf .venv var
+	rm -rf .venv var staticfiles test-results
