@@ -240,6 +240,24 @@ class Task(models.Model):
             SubmissionState.FAILED,
         )
 
+    def overall_state(self, targets: "list[Target] | None" = None) -> str:
+        """One word for the whole task, from its submission state and its targets:
+        queued, waiting_source, submitting, unknown, rejected, failed (before sending),
+        processing, completed, partial (done with some errors) or error (every target failed).
+        Pass prefetched `targets` to avoid a query."""
+        if self.submission_state != SubmissionState.SUBMITTED:
+            return self.submission_state
+        statuses = [t.status for t in (targets if targets is not None else self.targets.all())]
+        if not statuses or any(
+            s in (TargetStatus.PENDING, TargetStatus.PROCESSING) for s in statuses
+        ):
+            return "processing"
+        if all(s == TargetStatus.COMPLETED for s in statuses):
+            return "completed"
+        if any(s == TargetStatus.COMPLETED for s in statuses):
+            return "partial"
+        return "error"
+
 
 class TargetStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # not yet sent to AudioShake
