@@ -213,6 +213,9 @@ class Task(models.Model):
     )
 
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    submit_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the poller began sending POST /tasks (poller)"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -474,6 +477,22 @@ class ApiHealth(models.Model):
     last_error = models.TextField(blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The pollers' circuit breaker (jobs.poller): failures in a row, and no remote call before
+    # `paused_until` except one probe.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return "degraded" if self.degraded_since else "ok"
+
+
+class RequestBudget(models.Model):
+    """A single row shared by every poller: the next free request slot (epoch seconds), so that
+    all pollers together send at most `AUDIOSHAKE_RATE_LIMIT` requests per second (GCRA; see
+    docs/architecture.md)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    next_slot = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"next slot at {self.next_slot:.3f}"
