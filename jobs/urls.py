@@ -5,7 +5,7 @@ app_name = "jobs"
 urlpatterns = [
     *dashboard.urlpatterns,
     *assets.urlpatterns,
-    *tasks.urlpatterns,
     *results.urlpatterns,
+    *tasks.urlpatterns,
     *webhooks.urlpatterns,
 ]

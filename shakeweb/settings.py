@@ -165,6 +165,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: downloads go through views that check logins
@@ -194,8 +195,25 @@ UPLOAD_MAX_BYTES = min(env.int("UPLOAD_MAX_BYTES", default=2 * 1024**3), 2 * 102
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ASSET_KEEP_LOCAL_COPY = env.bool("ASSET_KEEP_LOCAL_COPY", default=True)
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# E-mail (invitations, password resets): the console by default, SMTP with EMAIL_URL such as
+# smtp+tls://user:password@smtp.example.com:587. Django 6.1's MAILERS setting.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+_smtp_options = {
+    "host": _email.get("EMAIL_HOST"),
+    "port": _email.get("EMAIL_PORT"),
+    "username": _email.get("EMAIL_HOST_USER"),
+    "password": _email.get("EMAIL_HOST_PASSWORD"),
+    "use_tls": _email.get("EMAIL_USE_TLS", False),
+    "use_ssl": _email.get("EMAIL_USE_SSL", False),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": {k: v for k, v in _smtp_options.items() if v}
+        if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+        else {},
+    }
+}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shakeweb <shakeweb@localhost>")
 
 # AudioShake. With no key, the dashboard talks to the embedded sandbox.
@@ -208,6 +226,7 @@ AUDIOSHAKE_READ_TIMEOUT = env.float("AUDIOSHAKE_READ_TIMEOUT", default=30.0)
 AUDIOSHAKE_RATE_LIMIT = env.float("AUDIOSHAKE_RATE_LIMIT", default=50.0)  # requests/s, < 60
 AUDIOSHAKE_MAX_RETRIES = env.int("AUDIOSHAKE_MAX_RETRIES", default=4)
 AUDIOSHAKE_BACKOFF_CAP = env.float("AUDIOSHAKE_BACKOFF_CAP", default=60.0)
+AUDIOSHAKE_BACKOFF_BASE = env.float("AUDIOSHAKE_BACKOFF_BASE", default=0.5)  # first retry <= 0.5 s
 AUDIOSHAKE_MAX_TARGETS = env.int("AUDIOSHAKE_MAX_TARGETS", default=20)
 AUDIOSHAKE_METADATA_MAX = env.int("AUDIOSHAKE_METADATA_MAX", default=4096)
 # Hosts that output links may point to; the mirror refuses any other host without connecting.
@@ -228,6 +247,12 @@ POLLER_CATALOGUE_REFRESH_SECONDS = env.int("POLLER_CATALOGUE_REFRESH_SECONDS", d
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="")
 SANDBOX_WEBHOOK_URL = env("SANDBOX_WEBHOOK_URL", default="")
 SANDBOX_SPEED = env.float("SANDBOX_SPEED", default=1.0)
+SANDBOX_MAX_UPLOAD_BYTES = env.int("SANDBOX_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+SANDBOX_MAX_TARGETS = env.int("SANDBOX_MAX_TARGETS", default=20)
+SANDBOX_METADATA_MAX = env.int("SANDBOX_METADATA_MAX", default=4096)
+# Fault-injection defaults, e.g. SANDBOX_FAULTS='{"latency_ms": 200, "credits_balance": 10}'
+# (field names: sandbox/faults.py); POST /sandbox/api/_control/reset returns to these.
+SANDBOX_FAULTS = env.json("SANDBOX_FAULTS", default={})
 if SANDBOX_ENABLED and not AUDIOSHAKE_API_KEY:
     AUDIOSHAKE_OUTPUT_HOSTS = [*AUDIOSHAKE_OUTPUT_HOSTS, "127.0.0.1", "localhost"]
 
@@ -272,5 +297,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

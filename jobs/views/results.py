@@ -1,3 +1,250 @@
-from django.urls import URLPattern
+"""The task page and its live status fragment, output playback and downloads, the ZIP of a
+task's outputs, A/B comparison and the transcript viewer.
 
-urlpatterns: list[URLPattern] = []
+No view here calls AudioShake: a missing mirror is asked of the poller (a work item due now)
+and the page waits for it."""
+
+import json
+import mimetypes
+from datetime import timedelta
+
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+
+from jobs import outbox
+from jobs.models import Output, Target, Task, WorkItem
+from jobs.results import (
+    AUDIO_FORMATS,
+    compare_candidates,
+    output_download_name,
+    parse_transcript,
+    system_health,
+    target_hint,
+    task_zip_stream,
+)
+
+TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def _task_with_targets(pk: int) -> Task:
+    targets = Target.objects.prefetch_related("outputs").order_by("position", "id")
+    return get_object_or_404(
+        Task.objects.select_related(
+            "project", "created_by", "source_asset", "rerun_of", "budget_override_by"
+        ).prefetch_related(Prefetch("targets", queryset=targets)),
+        pk=pk,
+    )
+
+
+def _optional_url(name: str, *args: object) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _status_context(task: Task) -> dict:
+    targets = list(task.targets.all())
+    now = timezone.now()
+    outputs = [o for t in targets for o in t.outputs.all()]
+    mirroring = any(o.mirror_state == Output.MirrorState.PENDING for o in outputs)
+    state = task.overall_state(targets)
+    done = sum(1 for t in targets if t.status == "completed")
+    errors = sum(1 for t in targets if t.status == "error")
+    for target in targets:
+        target.hint = target_hint(target)
+        target.late = target.status == "processing" and _is_late(task, target, now)
+    return {
+        "task": task,
+        "targets": targets,
+        "state": state,
+        "done": done,
+        "errors": errors,
+        "total": len(targets),
+        "mirroring": mirroring,
+        "polling": not task.is_finished or mirroring,
+        "stems": [
+            o
+            for o in outputs
+            if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
+        ],
+        "health": system_health(),
+        "cost": task.remote_cost if task.remote_cost is not None else None,
+    }
+
+
+def _is_late(task: Task, target: Target, now: timezone.datetime) -> bool:
+    started = task.remote_created_at or task.created_at
+    expected = max(600.0, 3 * (target.duration_seconds or task.source_duration or 0))
+    return now - started > timedelta(seconds=expected)
+
+
+@require_GET
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The task page; with htmx, just the status fragment (polled every 2 s while unfinished,
+    answered with 286 and no trigger once everything is terminal and mirrored)."""
+    task = _task_with_targets(pk)
+    context = _status_context(task)
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "jobs/results/task.html#status", context)
+        if not context["polling"]:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    context |= {
+        "rerun_url": _optional_url("jobs:task_rerun", task.pk),
+        "asset_play_url": _optional_url("jobs:asset_play", task.source_asset_id)
+        if task.source_asset_id
+        else "",
+        "raw_json": json.dumps(task.raw, indent=2, sort_keys=True) if task.raw else "",
+        "reruns": list(task.reruns.order_by("attempt").only("pk", "attempt", "created_at")),
+    }
+    return render(request, "jobs/results/task.html", context)
+
+
+def _mirrored_output(pk: int) -> Output:
+    return get_object_or_404(
+        Output.objects.select_related("target__task__source_asset"),
+        pk=pk,
+    )
+
+
+def _serve_output(request: HttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
+    from jobs.http import ranged_file_response
+
+    storage = output.file.storage
+    f = storage.open(output.file.name, "rb")
+    content_type = mimetypes.guess_type(f"x.{output.format}")[0] or "application/octet-stream"
+    return ranged_file_response(
+        request,
+        f,
+        size=output.size_bytes if output.size_bytes is not None else storage.size(output.file.name),
+        content_type=content_type,
+        filename=output_download_name(output),
+        as_attachment=as_attachment,
+    )
+
+
+def _request_mirror(output: Output) -> None:
+    """Ask the poller for this output now: refresh the task (fresh link) and download it."""
+    task = output.target.task
+    outbox.enqueue(kind=WorkItem.Kind.TASK_REFRESH, key=f"task_refresh:{task.pk}", task=task)
+    outbox.enqueue(
+        kind=WorkItem.Kind.OUTPUT_DOWNLOAD, key=f"output_download:{output.pk}", output=output
+    )
+
+
+@require_GET
+def output_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """Download one output through the dashboard. Without a mirror yet, ask the poller for it
+    and show a page that waits (htmx) and then starts the download."""
+    output = _mirrored_output(pk)
+    if output.file and output.mirror_state == Output.MirrorState.MIRRORED:
+        if request.htmx:
+            return HttpResponseClientRedirect(request.path)
+        return _serve_output(request, output, as_attachment=True)
+    if not request.htmx:  # the first visit asks; the page's polls only look
+        _request_mirror(output)
+    template = "jobs/results/preparing.html"
+    return render(
+        request,
+        f"{template}#waiting" if request.htmx else template,
+        {"output": output, "task": output.target.task},
+    )
+
+
+@require_GET
+def output_play(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stream a mirrored output inline (with byte ranges, so the players can seek)."""
+    output = _mirrored_output(pk)
+    if not output.file or output.mirror_state != Output.MirrorState.MIRRORED:
+        raise Http404("This output is not kept yet.")
+    return _serve_output(request, output, as_attachment=False)
+
+
+@require_GET
+def task_zip(request: HttpRequest, pk: int) -> HttpResponse:
+    """All kept outputs of a task in one ZIP, with a manifest, streamed as it is written."""
+    task = _task_with_targets(pk)
+    outputs = [
+        o
+        for t in task.targets.all()
+        for o in t.outputs.all()
+        if o.file and o.mirror_state == Output.MirrorState.MIRRORED
+    ]
+    if not outputs:
+        raise Http404("No output of this task is kept yet.")
+    response = StreamingHttpResponse(
+        task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
+    )
+    from django.utils.http import content_disposition_header
+
+    from jobs.http import safe_filename
+
+    name = safe_filename(f"{task.source_name or 'task'} - task {task.pk}.zip")
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+@require_GET
+def output_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """A/B: this output against the same stem from another task, played in sync."""
+    output = _mirrored_output(pk)
+    candidates = compare_candidates(output)
+    other = None
+    other_pk = request.GET.get("with", "")
+    if other_pk.isdigit():
+        other = next((c for c in candidates if c.pk == int(other_pk)), None)
+    return render(
+        request,
+        "jobs/results/compare.html",
+        {"a": output, "b": other, "candidates": candidates, "task": output.target.task},
+    )
+
+
+@require_GET
+def output_transcript(request: HttpRequest, pk: int) -> HttpResponse:
+    """A readable transcript (lines with timestamps; words light up while the source plays)."""
+    output = _mirrored_output(pk)
+    transcript, problem = None, ""
+    if output.format != "json":
+        problem = "Only JSON transcripts can be shown here; download the other formats."
+    elif not output.file or output.mirror_state != Output.MirrorState.MIRRORED:
+        problem = "This transcript is not kept yet."
+    else:
+        with output.file.storage.open(output.file.name, "rb") as f:
+            data = f.read(TRANSCRIPT_MAX_BYTES + 1)
+        if len(data) > TRANSCRIPT_MAX_BYTES:
+            problem = "This transcript is too large to show; download it instead."
+        else:
+            transcript, problem = parse_transcript(data)
+    task = output.target.task
+    siblings = [o for o in output.target.outputs.all() if o.pk != output.pk]
+    return render(
+        request,
+        "jobs/results/transcript.html",
+        {
+            "output": output,
+            "task": task,
+            "transcript": transcript,
+            "problem": problem,
+            "siblings": siblings,
+            "asset_play_url": _optional_url("jobs:asset_play", task.source_asset_id)
+            if task.source_asset_id
+            else "",
+        },
+    )
+
+
+urlpatterns = [
+    path("tasks/<int:pk>/", task_detail, name="task_detail"),
+    path("tasks/<int:pk>/outputs.zip", task_zip, name="task_zip"),
+    path("outputs/<int:pk>/download/", output_download, name="output_download"),
+    path("outputs/<int:pk>/play/", output_play, name="output_play"),
+    path("outputs/<int:pk>/compare/", output_compare, name="output_compare"),
+    path("outputs/<int:pk>/transcript/", output_transcript, name="output_transcript"),
+]

@@ -1,0 +1,235 @@
+"""What the results screens need beyond the ORM: download names, error hints, the ZIP stream
+with its manifest, A/B candidates, transcript parsing and the system health shown on rows."""
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from jobs.http import safe_filename
+from jobs.models import ApiHealth, Output, PollerHeartbeat, Task
+
+AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
+POLLER_STALE_AFTER = timedelta(seconds=30)
+
+# Known AudioShake error messages and what the user can do about them.
+HINTS = (
+    (
+        "error fetching or processing asset",
+        "AudioShake could not read the source. Files with leading zero-byte padding (some MP3s) "
+        "or unusual metadata (some FLACs) fail this way: re-encode it (for example to WAV) and "
+        "upload it again.",
+    ),
+    ("mp4", "This output format needs a video source; choose wav, flac, mp3 or aiff instead."),
+    ("duration", "The source is longer than this model accepts; trim it or choose another model."),
+    ("credit", "The AudioShake account is out of credits; buy credits in AudioShake's dashboard."),
+)
+
+
+def target_hint(target: object) -> str:
+    message = (getattr(target, "error_message", "") or "").lower()
+    if getattr(target, "status", "") != "error" or not message:
+        return ""
+    return next((hint for needle, hint in HINTS if needle in message), "")
+
+
+def output_download_name(output: Output) -> str:
+    """`<asset name> - <model>[ (variant)][ residual].<ext>`, sanitised."""
+    target = output.target
+    task = target.task
+    source = task.source_name or "audio"
+    if "." in source:
+        source = source.rsplit(".", 1)[0]
+    label = output.name or target.model
+    if target.variant:
+        label += f" ({target.variant})"
+    return safe_filename(f"{source} - {label}.{output.format}")
+
+
+@dataclass(frozen=True)
+class Health:
+    poller_missing: bool
+    poller_last_seen: object
+    api_degraded_since: object
+
+
+def system_health() -> Health:
+    """Two small queries: is a poller alive, is AudioShake degraded."""
+    last = (
+        PollerHeartbeat.objects.filter(stopped_at__isnull=True)
+        .order_by("-last_seen_at")
+        .values_list("last_seen_at", flat=True)
+        .first()
+    )
+    degraded = ApiHealth.objects.filter(pk=1).values_list("degraded_since", flat=True).first()
+    return Health(
+        poller_missing=last is None or timezone.now() - last > POLLER_STALE_AFTER,
+        poller_last_seen=last,
+        api_degraded_since=degraded,
+    )
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only, unseekable stream whose written bytes are collected for a generator."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.chunks.append(bytes(b))
+        self.position += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.position
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> list[dict]:
+    rows = []
+    for output in outputs:
+        target = output.target
+        rows.append(
+            {
+                "file": output_download_name(output),
+                "task": task.pk,
+                "remote_task": task.remote_id or "",
+                "model": target.model,
+                "variant": target.variant,
+                "output": output.name,
+                "format": output.format,
+                "size_bytes": output.size_bytes,
+                "cost": str(target.cost) if target.cost is not None else "",
+                "submitted_by": task.created_by.get_username(),
+                "submitted_at": task.created_at.isoformat(),
+                "completed_at": task.completed_at.isoformat() if task.completed_at else "",
+            }
+        )
+    return rows
+
+
+def task_zip_stream(task: Task, outputs: list[Output], *, requested_by: object) -> Iterator[bytes]:
+    """Yield a ZIP (stored, not recompressed: audio does not shrink) of the outputs, then a
+    `manifest.json` and `manifest.csv`, chunk by chunk: memory stays flat in file size."""
+    pipe = _Pipe()
+    rows = manifest_rows(task, outputs, requested_by)
+    used: set[str] = set()
+    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for output, row in zip(outputs, rows, strict=True):
+            name = row["file"]
+            n = 2
+            while name in used:  # two outputs with one name (e.g. two tasks' stems): number them
+                stem, _, ext = row["file"].rpartition(".")
+                name = f"{stem} ({n}).{ext}"
+                n += 1
+            used.add(name)
+            row["file"] = name
+            with (
+                output.file.storage.open(output.file.name, "rb") as src,
+                zf.open(
+                    zipfile.ZipInfo(name, date_time=_zip_time(task)), "w", force_zip64=True
+                ) as dst,
+            ):
+                while chunk := src.read(256 * 1024):
+                    dst.write(chunk)
+                    yield pipe.drain()
+        manifest = {
+            "task": task.pk,
+            "remote_task": task.remote_id,
+            "source": task.source_name or task.source_url,
+            "project": task.project.name,
+            "metadata": task.metadata,
+            "submitted_by": task.created_by.get_username(),
+            "submitted_at": task.created_at.isoformat(),
+            "downloaded_by": getattr(requested_by, "username", ""),
+            "files": rows,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        zf.writestr("manifest.csv", text.getvalue())
+    yield pipe.drain()
+
+
+def _zip_time(task: Task) -> tuple[int, int, int, int, int, int]:
+    t = task.completed_at or task.created_at
+    return (max(t.year, 1980), t.month, t.day, t.hour, t.minute, t.second)
+
+
+def compare_candidates(output: Output) -> list[Output]:
+    """Kept outputs of the same stem (model family, format) from other tasks on the same source."""
+    task = output.target.task
+    base_model = output.target.model
+    family = {base_model, base_model.split("_")[0]}
+    queryset = Output.objects.select_related("target__task").filter(
+        mirror_state=Output.MirrorState.MIRRORED,
+        target__model__in=family | {f"{m}_lead" for m in family} | {f"{m}_backing" for m in family},
+    )
+    if task.source_asset_id:
+        queryset = queryset.filter(target__task__source_asset_id=task.source_asset_id)
+    else:
+        queryset = queryset.filter(target__task__source_url=task.source_url)
+    return list(queryset.exclude(pk=output.pk).order_by("-target__task__created_at")[:50])
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    start: float
+    end: float
+    words: tuple[Word, ...]
+
+
+def _seconds(value: object) -> float:
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def parse_transcript(data: bytes) -> tuple[list[Line] | None, str]:
+    """Parse AudioShake's transcription/alignment JSON (`{text, lines: [{text, words: [{text,
+    start, end}]}]}`) tolerantly. Returns (lines, "") or (None, a reason)."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, "This file is not valid JSON."
+    raw_lines = doc.get("lines") if isinstance(doc, dict) else None
+    if not isinstance(raw_lines, list):
+        return None, "This JSON has no lines to show."
+    lines = []
+    for raw in raw_lines:
+        if not isinstance(raw, dict):
+            continue
+        words = tuple(
+            Word(str(w.get("text", "")), _seconds(w.get("start")), _seconds(w.get("end")))
+            for w in raw.get("words") or []
+            if isinstance(w, dict)
+        )
+        start = _seconds(raw.get("start", words[0].start if words else 0))
+        end = _seconds(raw.get("end", words[-1].end if words else start))
+        text = str(raw.get("text") or " ".join(w.text for w in words))
+        lines.append(Line(text, start, end, words))
+    return lines, ""

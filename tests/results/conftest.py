@@ -1,0 +1,82 @@
+"""Factories for tasks with targets and kept outputs, built directly in the database."""
+
+import io
+import uuid
+import wave
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from accounts.models import Project, User
+from jobs.models import Output, SubmissionState, Target, Task
+
+
+def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x10" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+def make_task(
+    *,
+    user: User,
+    project: Project,
+    models: tuple[str, ...] = ("vocals", "drums"),
+    status: str = "processing",
+    mirrored: bool = False,
+    source_name: str = "song.wav",
+) -> Task:
+    now = timezone.now()
+    task = Task.objects.create(
+        form_token=uuid.uuid4(),
+        project=project,
+        created_by=user,
+        source_name=source_name,
+        source_url="https://example.com/song.wav",
+        metadata="client: ACME\nline two",
+        submission_state=SubmissionState.SUBMITTED,
+        remote_id=f"c{uuid.uuid4().hex[:24]}",
+        remote_created_at=now,
+        estimated_cost=Decimal(len(models)),
+        completed_at=now if status in ("completed", "error") else None,
+    )
+    for position, model in enumerate(models):
+        target = Target.objects.create(
+            task=task,
+            position=position,
+            model=model,
+            formats=["wav"],
+            status=status,
+            remote_id=f"t{position}{uuid.uuid4().hex[:20]}",
+            duration_seconds=61.0,
+            estimated_cost=Decimal(2),
+            cost=Decimal(2) if status == "completed" else None,
+            error_message="Error fetching or processing asset" if status == "error" else "",
+            error_code=400 if status == "error" else None,
+        )
+        if status == "completed":
+            output = Output(target=target, name=model, format="wav", remote_link="https://x/y")
+            if mirrored:
+                data = wav_bytes()
+                output.file.save(f"{model}.wav", ContentFile(data), save=False)
+                output.size_bytes = len(data)
+                output.mirror_state = Output.MirrorState.MIRRORED
+                output.mirrored_at = now
+            output.save()
+    return task
+
+
+@pytest.fixture
+def task_factory(member: User, project: Project):
+    def factory(**kwargs: object) -> Task:
+        kwargs.setdefault("user", member)
+        kwargs.setdefault("project", project)
+        return make_task(**kwargs)
+
+    return factory

@@ -1,0 +1,224 @@
+"""The task page, its live status fragment, downloads, the ZIP and the transcript viewer."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from jobs.models import Output, WorkItem
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+def test_task_page_shows_metadata_exactly_and_targets(member_client, task_factory):
+    """The page shows the metadata exactly as typed and one row per target."""
+    task = task_factory()
+    task.metadata = "  <b>raw</b>\n\ttabbed & 'quoted'  "
+    task.save()
+    response = member_client.get(reverse("jobs:task_detail", args=[task.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "  &lt;b&gt;raw&lt;/b&gt;\n\ttabbed &amp; &#x27;quoted&#x27;  " in body
+    assert body.count('id="target-') == 2
+
+
+def test_status_fragment_polls_while_processing(member_client, task_factory):
+    """While targets process, the fragment keeps its 2 s trigger and answers 200."""
+    task = task_factory(status="processing")
+    response = member_client.get(
+        reverse("jobs:task_detail", args=[task.pk]), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'hx-trigger="every 2s"' in body
+    assert "<html" not in body
+
+
+def test_status_fragment_stops_polling_when_finished(member_client, task_factory):
+    """Once every target is terminal and kept: status 286 and no trigger, player sent OOB."""
+    task = task_factory(status="completed", mirrored=True)
+    response = member_client.get(
+        reverse("jobs:task_detail", args=[task.pk]), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 286
+    body = response.content.decode()
+    assert "hx-trigger" not in body
+    assert 'id="stem-player"' in body
+    assert 'hx-swap-oob="true"' in body
+
+
+def test_status_fragment_keeps_polling_until_outputs_are_kept(member_client, task_factory):
+    """A completed task whose files are not mirrored yet still polls (keeping files…)."""
+    task = task_factory(status="completed", mirrored=False)
+    response = member_client.get(
+        reverse("jobs:task_detail", args=[task.pk]), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    assert "keeping" in response.content.decode()
+
+
+def test_status_fragment_query_count_is_constant(
+    member_client, task_factory, django_assert_max_num_queries
+):
+    """The fragment's query count does not grow with the number of targets."""
+    small = task_factory(models=("vocals",))
+    big = task_factory(models=tuple(f"m{i}" for i in range(20)))
+    url_small = reverse("jobs:task_detail", args=[small.pk])
+    url_big = reverse("jobs:task_detail", args=[big.pk])
+    member_client.get(url_small, headers={"HX-Request": "true"})  # warm the session/user cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        member_client.get(url_small, headers={"HX-Request": "true"})
+    with CaptureQueriesContext(connection) as twenty:
+        member_client.get(url_big, headers={"HX-Request": "true"})
+    assert len(one) == len(twenty)
+    assert len(twenty) <= 10
+
+
+def test_status_fragment_writes_nothing(member_client, task_factory):
+    """A poll writes nothing: no session save, no row changed, no Set-Cookie."""
+    task = task_factory()
+    url = reverse("jobs:task_detail", args=[task.pk])
+    member_client.get(url, headers={"HX-Request": "true"})
+    session_before = list(Session.objects.values_list("session_key", "session_data", "expire_date"))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = member_client.get(url, headers={"HX-Request": "true"})
+    writes = [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == []
+    assert "sessionid" not in response.cookies
+    assert "csrftoken" not in response.cookies
+    assert list(Session.objects.values_list("session_key", "session_data", "expire_date")) == (
+        session_before
+    )
+
+
+def test_status_fragment_says_when_no_poller_runs(member_client, task_factory):
+    """Rows that cannot move say why instead of spinning."""
+    task = task_factory()
+    response = member_client.get(
+        reverse("jobs:task_detail", args=[task.pk]), headers={"HX-Request": "true"}
+    )
+    assert "No poller is running" in response.content.decode()
+
+
+def test_error_target_shows_code_message_and_hint(member_client, task_factory):
+    """A failed target shows its code, message and the re-encode hint."""
+    task = task_factory(status="error")
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "Error 400: Error fetching or processing asset" in body
+    assert "re-encode it" in body
+
+
+def test_download_serves_the_kept_file_with_a_clean_name(member_client, task_factory):
+    """A kept output downloads through the dashboard as `<asset> - <model>.<ext>`."""
+    task = task_factory(status="completed", mirrored=True)
+    output = Output.objects.filter(target__task=task, name="vocals").get()
+    response = member_client.get(reverse("jobs:output_download", args=[output.pk]))
+    assert response.status_code == 200
+    assert 'filename="song - vocals.wav"' in response["Content-Disposition"]
+    assert b"".join(response.streaming_content)[:4] == b"RIFF"
+
+
+def test_play_supports_byte_ranges(member_client, task_factory):
+    """The inline player URL honours Range so audio elements can seek."""
+    task = task_factory(status="completed", mirrored=True)
+    output = Output.objects.filter(target__task=task).first()
+    response = member_client.get(
+        reverse("jobs:output_play", args=[output.pk]), headers={"Range": "bytes=4-11"}
+    )
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 4-11/{output.size_bytes}"
+    assert b"".join(response.streaming_content) == output.file.open("rb").read()[4:12]
+
+
+def test_download_without_mirror_asks_the_poller(member_client, task_factory):
+    """A missing mirror becomes due work (refresh for a fresh link, then download), never a
+    remote call in the request; the page waits and polls."""
+    task = task_factory(status="completed", mirrored=False)
+    output = Output.objects.filter(target__task=task).first()
+    response = member_client.get(reverse("jobs:output_download", args=[output.pk]))
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s"' in response.content.decode()
+    keys = set(WorkItem.objects.values_list("key", flat=True))
+    assert {f"task_refresh:{task.pk}", f"output_download:{output.pk}"} <= keys
+
+
+def test_zip_contains_outputs_and_manifest(member_client, task_factory):
+    """The ZIP holds every kept output under its download name plus a manifest."""
+    task = task_factory(status="completed", mirrored=True)
+    response = member_client.get(reverse("jobs:task_zip", args=[task.pk]))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = sorted(archive.namelist())
+    assert names == ["manifest.csv", "manifest.json", "song - drums.wav", "song - vocals.wav"]
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["task"] == task.pk
+    assert manifest["metadata"] == task.metadata
+    assert {f["model"] for f in manifest["files"]} == {"vocals", "drums"}
+    assert archive.read("song - vocals.wav")[:4] == b"RIFF"
+
+
+def test_transcript_viewer_shows_lines_and_words(member_client, task_factory):
+    """A transcription JSON is shown as timestamped lines with word spans."""
+    task = task_factory(models=("transcription",), status="completed", mirrored=True)
+    output = Output.objects.get(target__task=task)
+    doc = {
+        "text": "hello world",
+        "lines": [
+            {
+                "text": "hello world",
+                "words": [
+                    {"text": "hello", "start": 0.5, "end": 0.9},
+                    {"text": "world", "start": 1.0, "end": 1.4},
+                ],
+            }
+        ],
+    }
+    output.format = "json"
+    output.file.save("t.json", ContentFile(json.dumps(doc).encode()))
+    body = member_client.get(reverse("jobs:output_transcript", args=[output.pk])).content.decode()
+    assert 'class="word" data-start="0.500" data-end="0.900">hello</span>' in body
+    assert "0.5 s" in body
+
+
+def test_transcript_viewer_explains_bad_json(member_client, task_factory):
+    """Garbage in a transcript gives a message, not a 500."""
+    task = task_factory(models=("transcription",), status="completed", mirrored=True)
+    output = Output.objects.get(target__task=task)
+    output.format = "json"
+    output.file.save("t.json", ContentFile(b"\xff not json"))
+    response = member_client.get(reverse("jobs:output_transcript", args=[output.pk]))
+    assert response.status_code == 200
+    assert "not valid JSON" in response.content.decode()
+
+
+def test_compare_lists_the_same_stem_from_other_tasks(member_client, task_factory, member, project):
+    """A/B candidates are the same stem of the same source from other tasks."""
+    first = task_factory(status="completed", mirrored=True)
+    second = task_factory(status="completed", mirrored=True)
+    a = Output.objects.get(target__task=first, name="vocals")
+    b = Output.objects.get(target__task=second, name="vocals")
+    response = member_client.get(reverse("jobs:output_compare", args=[a.pk]), {"with": b.pk})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'value="{b.pk}"' in body
+    assert reverse("jobs:output_play", args=[b.pk]) in body
