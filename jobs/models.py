@@ -414,6 +414,9 @@ class WorkItem(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.PositiveBigIntegerField(default=0)
+    wake_at = models.DateTimeField(
+        null=True, blank=True, help_text="Wanted again by then (a webhook while leased)"
+    )
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
