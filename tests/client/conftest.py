@@ -1,0 +1,127 @@
+"""Fixtures for the client's tests: clients that never sleep for real, a recorder of the
+client's backoff sleeps, and a tiny real HTTP server for the few shapes the sandbox cannot
+produce (redirects to other hosts, bodies shorter than their Content-Length, a connection
+dropped after the request was read)."""
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from jobs.audioshake import AudioShakeClient
+from jobs.ratelimit import TokenBucket
+
+SECRET = "test-key-Zq8x1b7WmP4nT0vS9aK3"  # a stub-only key: never the sandbox's
+
+
+@dataclass
+class Sleeps:
+    """Stands in for time.sleep inside the client: records each backoff, returns at once."""
+
+    calls: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@dataclass
+class StubServer:
+    """A threaded HTTP server on 127.0.0.1; `routes[(method, path)]` is a handler function
+    taking the request handler. Records every request it received (method, path, headers)."""
+
+    url: str
+    routes: dict[tuple[str, str], Callable[[BaseHTTPRequestHandler], None]]
+    received: list[tuple[str, str, dict[str, str]]]
+
+
+@pytest.fixture
+def stub_server() -> Iterator[StubServer]:
+    routes: dict[tuple[str, str], Callable[[BaseHTTPRequestHandler], None]] = {}
+    received: list[tuple[str, str, dict[str, str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _dispatch(self) -> None:
+            path = self.path.split("?", 1)[0]
+            received.append((self.command, path, dict(self.headers)))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            handler = routes.get((self.command, path))
+            if handler is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            handler(self)
+
+        do_GET = do_POST = _dispatch
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield StubServer(f"http://127.0.0.1:{server.server_port}", routes, received)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def reply(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    handler.send_response(status)
+    headers = {"Content-Length": str(len(body)), **(headers or {})}
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@pytest.fixture
+def make_client(sleeps: Sleeps) -> Iterator[Callable[..., AudioShakeClient]]:
+    """A client with a private, fast rate limiter and a sleep that only records."""
+    clients: list[AudioShakeClient] = []
+
+    def make(base_url: str, **options: object) -> AudioShakeClient:
+        defaults: dict[str, object] = {
+            "api_key": SECRET,
+            "connect_timeout": 2.0,
+            "read_timeout": 5.0,
+            "max_retries": 3,
+            "backoff_base": 0.5,
+            "backoff_cap": 10.0,
+            "limiter": TokenBucket(1000.0),
+            "sleep": sleeps,
+        }
+        client = AudioShakeClient(base_url=base_url, **{**defaults, **options})
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port with nothing listening: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
