@@ -1,6 +1,7 @@
 """The sandbox's API key: SANDBOX_API_KEY when set, else generated once into var/sandbox-key.
 Never a fixed key in code or settings."""
 
+import hashlib
 import secrets
 from functools import cache
 from pathlib import Path
@@ -21,3 +22,14 @@ def sandbox_api_key() -> str:
     except FileExistsError:
         pass
     return path.read_text().strip()
+
+
+def sandbox_client_id(key: str | None = None) -> str:
+    """The `clientId` of the account a key belongs to: cuid-shaped, derived from the key so it
+    is stable across restarts and reveals nothing about the key."""
+    digest = hashlib.sha256(f"sandbox-client:{key or sandbox_api_key()}".encode()).digest()
+    value, chars = int.from_bytes(digest), []
+    for _ in range(24):
+        value, rest = divmod(value, 36)
+        chars.append("0123456789abcdefghijklmnopqrstuvwxyz"[rest])
+    return "c" + "".join(chars)
