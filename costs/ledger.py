@@ -1,0 +1,181 @@
+"""The cost ledger: one row per `jobs.models.Target`, read straight from the targets table.
+
+A target already carries everything the ledger needs (the rate and estimate written at
+submission, the actual cost and duration AudioShake reported), so the ledger is a queryset
+with a few annotations rather than a second table that could drift from the first. The rules
+live here once, as SQL expressions, and every figure on the Costs page, the CSV export and the
+`export_costs` command is computed from them:
+
+- **actual cost** (`actual_cost`): the credits AudioShake reported for the target. A task that
+  AudioShake rejected, or that was never sent, carries no actual cost, whatever a row says;
+  nor does a target that never left the dashboard (pending or cancelled).
+- **in-flight estimate** (`in_flight_estimate`): the estimate at submission of a target still
+  pending or processing without a reported cost, on a task that is still alive.
+- **minutes billed** (`billed_minutes`): the minutes AudioShake billed, or, where only the
+  duration is known, `ceil(duration_seconds / 60)`; only on targets with an actual cost (and
+  not on an errored target that cost nothing).
+- **errored with a cost** (`charged_error`): a target in `error` whose actual cost is above
+  zero. These are flagged on the page and in the export.
+- **status** (`ledger_status`): the target's status, except that targets of a rejected or
+  never-submitted task read `cancelled` even if nobody updated them.
+
+Dates are the task's creation time, in UTC, and a month is a UTC calendar month.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Ceil, Coalesce, NullIf
+
+from accounts.models import Project, User
+from jobs.models import CREDITS, SubmissionState, Target, TargetStatus
+
+NOT_SENT_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
+CHARGEABLE_STATUSES = (TargetStatus.PROCESSING, TargetStatus.COMPLETED, TargetStatus.ERROR)
+IN_FLIGHT_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
+# The status filter also offers the flagged rows on their own.
+CHARGED_ERROR = "charged_error"
+
+_task_alive = ~Q(task__submission_state__in=NOT_SENT_STATES)
+CHARGED = Q(cost__isnull=False) & Q(status__in=CHARGEABLE_STATUSES) & _task_alive
+# An errored target AudioShake charged nothing for billed no minutes either.
+BILLED = CHARGED & ~Q(status=TargetStatus.ERROR, cost__lte=0)
+IN_FLIGHT = Q(cost__isnull=True) & Q(status__in=IN_FLIGHT_STATUSES) & _task_alive
+# What AudioShake's usage statistics count: targets it completed (see costs.services).
+USAGE_COUNTED = Q(task__remote_id__isnull=False) & Q(status=TargetStatus.COMPLETED) & _task_alive
+
+
+def _credits_field() -> DecimalField:
+    return DecimalField(**CREDITS)
+
+
+def actual_cost() -> Case:
+    return Case(When(CHARGED, then=F("cost")), default=None, output_field=_credits_field())
+
+
+def in_flight_estimate() -> Case:
+    return Case(
+        When(IN_FLIGHT, then=F("estimated_cost")), default=None, output_field=_credits_field()
+    )
+
+
+def rounded_minutes() -> Coalesce:
+    """The minutes AudioShake billed, or `ceil(duration_seconds / 60)` where only the
+    duration is known."""
+    rounded_up = Cast(
+        Ceil(ExpressionWrapper(F("duration_seconds") / Value(60.0), output_field=FloatField())),
+        IntegerField(),
+    )
+    return Coalesce(F("minutes_billed"), rounded_up, output_field=IntegerField())
+
+
+def billed_minutes() -> Case:
+    return Case(When(BILLED, then=rounded_minutes()), default=None, output_field=IntegerField())
+
+
+def charged_error() -> Case:
+    return Case(
+        When(CHARGED & Q(status=TargetStatus.ERROR, cost__gt=0), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+
+def ledger_status() -> Case:
+    return Case(
+        When(~_task_alive, then=Value(TargetStatus.CANCELLED.value)),
+        default=F("status"),
+        output_field=CharField(),
+    )
+
+
+def asset_name() -> Coalesce:
+    return Coalesce(
+        NullIf(F("task__source_name"), Value("")),
+        F("task__source_asset__name"),
+        Value(""),
+        output_field=CharField(),
+    )
+
+
+def source_url() -> Coalesce:
+    return Coalesce(
+        NullIf(F("task__source_url"), Value("")),
+        NullIf(F("task__source_asset__source_url"), Value("")),
+        Value(""),
+        output_field=CharField(),
+    )
+
+
+@dataclass(frozen=True)
+class LedgerFilters:
+    """The filters of the Costs page, the CSV export and the `export_costs` command.
+    Dates are inclusive UTC calendar days."""
+
+    date_from: date
+    date_to: date
+    project: Project | None = None
+    member: User | None = None
+    model: str = ""
+    status: str = ""
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.date_from, time.min, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period."""
+        return datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+
+    def without_selection(self) -> "LedgerFilters":
+        """Only the period: AudioShake's account-wide figures know nothing of projects."""
+        return LedgerFilters(date_from=self.date_from, date_to=self.date_to)
+
+
+def ledger_targets(*, filters: LedgerFilters) -> QuerySet[Target]:
+    """The ledger rows for `filters`, annotated with the cost rules above."""
+    rows = Target.objects.filter(
+        task__created_at__gte=filters.start, task__created_at__lt=filters.end
+    ).annotate(
+        actual_cost=actual_cost(),
+        in_flight_estimate=in_flight_estimate(),
+        billed_minutes=billed_minutes(),
+        charged_error=charged_error(),
+        ledger_status=ledger_status(),
+    )
+    if filters.project is not None:
+        rows = rows.filter(task__project=filters.project)
+    if filters.member is not None:
+        rows = rows.filter(task__created_by=filters.member)
+    if filters.model:
+        rows = rows.filter(model=filters.model)
+    if filters.status == CHARGED_ERROR:
+        rows = rows.filter(charged_error=True)
+    elif filters.status:
+        rows = rows.filter(ledger_status=filters.status)
+    return rows
+
+
+def quantize_credits(value: Decimal | float | int | None) -> Decimal:
+    """Credits as shown everywhere: two decimal places (SQLite hands back floats for sums)."""
+    if value is None:
+        return Decimal("0.00")
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return value.quantize(Decimal("0.01"))
