@@ -1,5 +1,5 @@
 """Writing intentions for the poller. The web tier calls `enqueue`; only the poller
-(`jobs.poller`) claims and carries out work items."""
+(`jobs.poller`) claims and carries out work items (design: docs/architecture.md)."""
 
 from datetime import datetime
 
@@ -7,6 +7,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.models import Asset, Output, Task, WorkItem
+
+# Kinds whose finished item may be armed again: each handler first checks whether there is
+# still something to do (an asset already on AudioShake is not uploaded twice, a mirrored output
+# not downloaded twice). A task submission is never re-armed: one form, one POST /tasks.
+NEVER_REARMED = frozenset({WorkItem.Kind.TASK_SUBMIT})
 
 
 def enqueue(
@@ -18,11 +23,13 @@ def enqueue(
     output: Output | None = None,
     at: datetime | None = None,
 ) -> WorkItem:
-    """Create the work item `key`, or make an existing finished/waiting one due again at `at`.
+    """Create the work item `key`, or make an existing one due again by `at` (default now).
 
-    One row per key: enqueueing twice never creates two remote operations. A leased item is
-    left alone (its poller finishes it); a done item is re-armed only for kinds that repeat
-    (refresh, catalogue sync), never for a task submission.
+    One row per key: enqueueing twice never creates two remote operations.
+    - waiting (ready/unknown) and due later: moved earlier;
+    - leased: its poller finishes it; for kinds that repeat, the poller is asked (`wake_at`) to
+      run it again by `at` (a webhook arriving during a refresh is not lost);
+    - done/failed: armed again, except a task submission.
     """
     due = at or timezone.now()
     with transaction.atomic():
@@ -40,13 +47,29 @@ def enqueue(
                     )
             except IntegrityError:  # a concurrent enqueue won the race: same row, same outcome
                 item = WorkItem.objects.select_for_update().get(key=key)
-        repeatable = kind in (WorkItem.Kind.TASK_REFRESH, WorkItem.Kind.CATALOGUE_SYNC)
-        if item.state == WorkItem.State.READY and item.next_attempt_at > due:
+        repeatable = item.kind not in NEVER_REARMED
+        waiting = (WorkItem.State.READY, WorkItem.State.UNKNOWN)
+        if item.state in waiting and item.next_attempt_at > due:
             item.next_attempt_at = due
             item.save(update_fields=["next_attempt_at", "updated_at"])
+        elif item.state == WorkItem.State.LEASED and repeatable:
+            if item.wake_at is None or item.wake_at > due:
+                item.wake_at = due
+                item.save(update_fields=["wake_at", "updated_at"])
         elif item.state in (WorkItem.State.DONE, WorkItem.State.FAILED) and repeatable:
             item.state = WorkItem.State.READY
             item.next_attempt_at = due
             item.attempts = 0
-            item.save(update_fields=["state", "next_attempt_at", "attempts", "updated_at"])
+            item.last_error = ""
+            item.finished_at = None
+            item.save(
+                update_fields=[
+                    "state",
+                    "next_attempt_at",
+                    "attempts",
+                    "last_error",
+                    "finished_at",
+                    "updated_at",
+                ]
+            )
         return item

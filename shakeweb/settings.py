@@ -242,6 +242,16 @@ POLLER_BATCH_SIZE = env.int("POLLER_BATCH_SIZE", default=20)
 POLLER_LEASE_SECONDS = env.int("POLLER_LEASE_SECONDS", default=120)
 POLLER_IDLE_SLEEP = env.float("POLLER_IDLE_SLEEP", default=1.0)
 POLLER_CATALOGUE_REFRESH_SECONDS = env.int("POLLER_CATALOGUE_REFRESH_SECONDS", default=3600)
+POLLER_BACKOFF_BASE = env.float("POLLER_BACKOFF_BASE", default=1.0)  # cap: AUDIOSHAKE_BACKOFF_CAP
+POLLER_DEGRADED_AFTER = env.int("POLLER_DEGRADED_AFTER", default=3)  # failures in a row
+POLLER_MAX_ATTEMPTS = env.int("POLLER_MAX_ATTEMPTS", default=10)  # for errors waiting won't cure
+POLLER_STOP_GRACE_SECONDS = env.float("POLLER_STOP_GRACE_SECONDS", default=8.0)
+# Reconciling a POST /tasks whose outcome is unknown (docs/architecture.md).
+POLLER_RECONCILE_GRACE_SECONDS = env.int("POLLER_RECONCILE_GRACE_SECONDS", default=120)
+POLLER_RECONCILE_CHECKS = env.int("POLLER_RECONCILE_CHECKS", default=5)
+POLLER_RECONCILE_SCAN_LIMIT = env.int("POLLER_RECONCILE_SCAN_LIMIT", default=500)
+POLLER_RECONCILE_GIVE_UP_SECONDS = env.int("POLLER_RECONCILE_GIVE_UP_SECONDS", default=86400)
+POLLER_LATE_MIN_SECONDS = env.int("POLLER_LATE_MIN_SECONDS", default=600)  # "late" targets
 
 # The sandbox: a generated key (var/sandbox-key) unless one is given; never a fixed key.
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="")

@@ -1,0 +1,273 @@
+"""Factories and helpers for the poller's tests: tasks and assets written the way the web tier
+writes them, the sandbox's control endpoints, and poller subprocesses on the test database."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import wave
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Project, User
+from jobs.models import Asset, RemoteStatus, Target, Task, WorkItem
+from jobs.outbox import enqueue
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A small, valid mono WAV (a quiet ramp) the sandbox's DSP can read."""
+    frames = int(seconds * rate)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(
+            b"".join(
+                ((i * 37) % 2000 - 1000).to_bytes(2, "little", signed=True) for i in range(frames)
+            )
+        )
+    return buffer.getvalue()
+
+
+def make_asset(
+    *,
+    project: Project,
+    user: User,
+    remote_id: str = "",
+    status: str = RemoteStatus.READY,
+    expires_in: timedelta | None = timedelta(hours=72),
+    local: bool = False,
+    name: str = "song.wav",
+) -> Asset:
+    asset = Asset(
+        project=project,
+        uploaded_by=user,
+        name=name,
+        original_filename=name,
+        format="wav",
+        duration_seconds=1.0,
+        remote_id=remote_id,
+        remote_status=status,
+        remote_expires_at=timezone.now() + expires_in if expires_in is not None else None,
+    )
+    if local:
+        data = wav_bytes()
+        asset.size_bytes = len(data)
+        asset.file.save(name, ContentFile(data), save=False)
+    asset.save()
+    return asset
+
+
+def make_task(
+    *,
+    project: Project,
+    user: User,
+    asset: Asset | None = None,
+    source_url: str = "",
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = (("vocals", ("wav",)),),
+    metadata: str = "",
+    form_token: uuid.UUID | None = None,
+    submit: bool = True,
+) -> Task:
+    """A task as `jobs.services.tasks.task_create` writes it: queued, pending targets, and its
+    `task_submit` item."""
+    task = Task.objects.create(
+        form_token=form_token or uuid.uuid4(),
+        project=project,
+        created_by=user,
+        source_asset=asset,
+        source_url=source_url,
+        source_name=asset.name if asset else source_url,
+        source_duration=1.0,
+        metadata=metadata,
+    )
+    for position, (model, formats) in enumerate(targets):
+        Target.objects.create(task=task, position=position, model=model, formats=list(formats))
+    if submit:
+        enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
+    return task
+
+
+class Sandbox:
+    """The live sandbox's control endpoints, over real HTTP."""
+
+    def __init__(self, base: str) -> None:
+        from sandbox.keys import sandbox_api_key
+
+        self.base = base
+        self.headers = {"x-api-key": sandbox_api_key()}
+
+    def reset(self) -> None:
+        requests.post(f"{self.base}/_control/reset", headers=self.headers, timeout=10)
+
+    def faults(self, **changes: Any) -> dict:
+        response = requests.post(
+            f"{self.base}/_control/faults", json=changes, headers=self.headers, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def counts(self) -> dict[str, int]:
+        return requests.get(
+            f"{self.base}/_control/requests", headers=self.headers, timeout=10
+        ).json()
+
+    def count(self, pattern: str) -> int:
+        return self.counts().get(pattern, 0)
+
+
+@pytest.fixture
+def sandbox(sandbox_api: str, settings: Any) -> Iterator[Sandbox]:
+    """The live sandbox, reset, with fast backoff so tests do not wait long."""
+    settings.POLLER_BACKOFF_BASE = 0.05
+    settings.AUDIOSHAKE_BACKOFF_CAP = 0.5
+    box = Sandbox(sandbox_api)
+    box.reset()
+    box.faults(instant=True)
+    yield box
+    box.reset()
+
+
+def database_url() -> str:
+    """The *test* database, for subprocesses."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "AUDIOSHAKE_BASE_URL": settings.AUDIOSHAKE_BASE_URL,
+        "AUDIOSHAKE_API_KEY": settings.AUDIOSHAKE_API_KEY,
+        "SANDBOX_ENABLED": "0",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SHAKEWEB_TESTING": "1",
+        "POLLER_IDLE_SLEEP": "0.2",
+        "POLLER_BACKOFF_BASE": str(settings.POLLER_BACKOFF_BASE),
+        "AUDIOSHAKE_BACKOFF_CAP": str(settings.AUDIOSHAKE_BACKOFF_CAP),
+        "POLLER_CATALOGUE_REFRESH_SECONDS": "3600",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+class PollerProcess:
+    """`manage.py poll_tasks` in a subprocess, its output collected line by line."""
+
+    def __init__(self, *args: str, **env: str) -> None:
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "poll_tasks", *args],
+            cwd=ROOT,
+            env=subprocess_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._seen:
+                self.lines.append(line.rstrip("\n"))
+                self._seen.notify_all()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while True:
+                for line in self.lines:
+                    if predicate(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.proc.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError(
+                        "poller output never matched; it said:\n" + "\n".join(self.lines[-40:])
+                    )
+                self._seen.wait(min(remaining, 0.2))
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(5)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join(5)
+
+    def items(self, **fields: str) -> list[dict[str, str]]:
+        """The per-item log lines (logfmt) matching `fields`."""
+        rows = []
+        for line in self.lines:
+            if " item=" not in line:
+                continue
+            row = parse_logfmt(line)
+            if all(row.get(k) == v for k, v in fields.items()):
+                rows.append(row)
+        return rows
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    import shlex
+
+    row = {}
+    for part in shlex.split(line):
+        key, _, value = part.partition("=")
+        row[key] = value
+    return row
+
+
+@pytest.fixture
+def pollers() -> Iterator[Callable[..., PollerProcess]]:
+    """Start poller subprocesses; every one still running is stopped at the end."""
+    started: list[PollerProcess] = []
+
+    def start(*args: str, **env: str) -> PollerProcess:
+        process = PollerProcess(*args, **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.kill()
+
+
+def json_dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
