@@ -5,6 +5,7 @@ the webhook delivery log. Nothing here is shared with the dashboard's tables."""
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -19,10 +20,6 @@ CREDITS = {"max_digits": 14, "decimal_places": 2}
 def media_path(relative: str) -> Path:
     """Absolute path of a file the sandbox stored under MEDIA_ROOT."""
     return Path(settings.MEDIA_ROOT) / relative
-
-
-def _asset_expiry() -> "timezone.datetime":
-    return timezone.now() + ASSET_LIFETIME
 
 
 class SandboxAssetQuerySet(models.QuerySet):
@@ -43,7 +40,7 @@ class SandboxAsset(models.Model):
     path = models.CharField(max_length=500, help_text="Relative to MEDIA_ROOT")
     size = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField(default=_asset_expiry, db_index=True)
+    expires_at = models.DateTimeField(db_index=True, help_text="created_at + 72 h")
 
     objects = SandboxAssetQuerySet.as_manager()
 
@@ -52,6 +49,11 @@ class SandboxAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.name})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.expires_at is None:
+            self.expires_at = self.created_at + ASSET_LIFETIME
+        super().save(*args, **kwargs)
 
     @property
     def file_path(self) -> Path:

@@ -124,8 +124,8 @@ def content_matches(fmt: str, path: Path) -> bool:
         if not _is_text(head, complete=complete):
             return False
         return fmt == "txt" or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
-    head = head.lstrip(b"\0")
-    if not head:
+    stripped = head.lstrip(b"\0")
+    if not stripped:
         return True
     checks = {
         "wav": lambda h: h[:4] in (b"RIFF", b"RF64") and h[8:12] == b"WAVE",
@@ -137,7 +137,8 @@ def content_matches(fmt: str, path: Path) -> bool:
         "mp4": _is_mp4_family,
         "mov": _is_mp4_family,
     }
-    return checks[fmt](head)
+    # MP4-family files start with a box size whose high bytes are zero: try both.
+    return checks[fmt](head) or checks[fmt](stripped)
 
 
 def starts_with_padding(path: Path, *, size: int = 1024) -> bool:
