@@ -39,8 +39,11 @@ class MemberChoiceField(forms.ModelChoiceField):
 
 def model_choices() -> list[tuple[str, str]]:
     """The catalogue's models and any model found in the ledger, in one query."""
-    keys = RemoteModel.objects.values_list("key", flat=True).union(
-        Target.objects.values_list("model", flat=True).distinct()
+    keys = (
+        RemoteModel.objects.order_by()
+        .values_list("key", flat=True)
+        .union(Target.objects.order_by().values_list("model", flat=True).distinct())
+        .order_by()
     )
     return [("", "All models"), *((key, key) for key in sorted(set(keys)))]
 

@@ -81,6 +81,12 @@ def make_task(
     return task
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: object) -> None:
+    """Team members are created in nearly every test: hash their passwords cheaply."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def ads(db: None) -> Project:
     return Project.objects.create(name="Ad spots", code="ads", monthly_budget=Decimal("50"))
