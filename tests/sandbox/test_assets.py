@@ -64,7 +64,7 @@ def test_asset_link_downloads_the_file(api, upload):
         ("clip.mp4", b"\0\0\0\x20ftypisom" + b"\0" * 64, "mp4"),
         ("clip.mov", b"\0\0\0\x14ftypqt  " + b"\0" * 64, "mov"),
         ("take.aac", b"\xff\xf1\x50\x80" + b"\0" * 64, "aac"),
-        ("lyrics.txt", "Hello darkness, my old friend\n".encode(), "txt"),
+        ("lyrics.txt", b"Hello darkness, my old friend\n", "txt"),
         ("lyrics.json", b'{"text": "hello"}', "json"),
     ],
 )

@@ -118,7 +118,8 @@ def test_completed_target_has_one_output_per_file_with_a_working_link(api):
     output = completed_task_json(api)["targets"][0]["output"]
     assert [(o["name"], o["format"]) for o in output] == [("bass", "wav")]
     link = output[0]["link"]
-    assert link.startswith("http://testserver/sandbox/files/") and link.endswith("/bass.wav")
+    assert link.startswith("http://testserver/sandbox/files/")
+    assert link.endswith("/bass.wav")
     response = api.get(link.removeprefix("http://testserver"))
     assert response.status_code == 200
     assert response["Content-Type"] == "audio/wav"

@@ -36,10 +36,12 @@ def slept(monkeypatch) -> list[float]:
 def test_faults_read_and_update(api, faults):
     """GET shows every switch; POST changes only the ones sent."""
     before = api.get(f"{API}/_control/faults").json()
-    assert before["latency_ms"] == 0 and before["link_ttl_seconds"] == 3600
+    assert before["latency_ms"] == 0
+    assert before["link_ttl_seconds"] == 3600
     assert before["credits_balance"] is None
     after = faults(latency_ms=250, credits_balance=12.5)
-    assert after["latency_ms"] == 250 and after["credits_balance"] == 12.5
+    assert after["latency_ms"] == 250
+    assert after["credits_balance"] == 12.5
     assert after["link_ttl_seconds"] == 3600
 
 

@@ -38,13 +38,15 @@ def test_created_task_has_every_target_processing(create_task, asset_id):
     assert "url" not in task
     assert task["metadata"] == '{"project": "demo"}'
     assert task["cost"] == 0
-    assert task["createdAt"].endswith("Z") and len(task["createdAt"]) == 24
+    assert task["createdAt"].endswith("Z")
+    assert len(task["createdAt"]) == 24
     assert [t["model"] for t in task["targets"]] == ["vocals", "drums", "transcription"]
     for target in task["targets"]:
         assert looks_like_id(target["id"])
         assert target["status"] == "processing"
         assert target["output"] == []
-        assert "cost" not in target and "error" not in target
+        assert "cost" not in target
+        assert "error" not in target
     assert task["targets"][0]["variant"] == "high_quality"
     assert task["targets"][0]["formats"] == ["wav", "flac"]
     assert task["targets"][1]["residual"] is True
@@ -57,7 +59,8 @@ def test_url_source_is_echoed_without_asset_id(create_task):
     assert response.status_code == 200
     task = response.json()
     assert task["url"] == "https://example.com/song.mp3"
-    assert "assetId" not in task and "metadata" not in task
+    assert "assetId" not in task
+    assert "metadata" not in task
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000/a.wav", "http://localhost/a.wav"])
@@ -124,38 +127,68 @@ INVALID = [
     ({"assetId": "A", "targets": {}}, "targets must be an array"),
     ({"assetId": "A", "targets": []}, "targets must contain at least 1 target"),
     ({"assetId": "A", "targets": ["vocals"]}, "targets[0] must be an object"),
-    ({"assetId": "A", "targets": [{"formats": ["wav"]}]}, "targets[0] must have required property 'model'"),
+    (
+        {"assetId": "A", "targets": [{"formats": ["wav"]}]},
+        "targets[0] must have required property 'model'",
+    ),
     ({"assetId": "A", "targets": [t(model=7)]}, "targets[0].model must be a string"),
-    ({"assetId": "A", "targets": [t(model="v")]}, "targets[0].model must be 2 to 255 characters long"),
-    ({"assetId": "A", "targets": [t(model="v" * 256)]}, "targets[0].model must be 2 to 255 characters long"),
-    ({"assetId": "A", "targets": [t(model="kazoo")]}, 'targets[0].model: unknown model "kazoo" (see GET /models)'),
+    (
+        {"assetId": "A", "targets": [t(model="v")]},
+        "targets[0].model must be 2 to 255 characters long",
+    ),
+    (
+        {"assetId": "A", "targets": [t(model="v" * 256)]},
+        "targets[0].model must be 2 to 255 characters long",
+    ),
+    (
+        {"assetId": "A", "targets": [t(model="kazoo")]},
+        'targets[0].model: unknown model "kazoo" (see GET /models)',
+    ),
     (
         {"assetId": "A", "targets": [t(model="music_removal")]},
-        "targets[0].model: music_removal is not enabled for this account (access must be requested from AudioShake)",
+        "targets[0].model: music_removal is not enabled for this account "
+        "(access must be requested from AudioShake)",
     ),
-    ({"assetId": "A", "targets": [{"model": "vocals"}]}, "targets[0] must have required property 'formats'"),
-    ({"assetId": "A", "targets": [t(formats=[])]}, "targets[0].formats must be a non-empty array of formats"),
-    ({"assetId": "A", "targets": [t(formats="wav")]}, "targets[0].formats must be a non-empty array of formats"),
+    (
+        {"assetId": "A", "targets": [{"model": "vocals"}]},
+        "targets[0] must have required property 'formats'",
+    ),
+    (
+        {"assetId": "A", "targets": [t(formats=[])]},
+        "targets[0].formats must be a non-empty array of formats",
+    ),
+    (
+        {"assetId": "A", "targets": [t(formats="wav")]},
+        "targets[0].formats must be a non-empty array of formats",
+    ),
     ({"assetId": "A", "targets": [t(formats=[1])]}, "targets[0].formats must contain only strings"),
     (
         {"assetId": "A", "targets": [t(formats=["ogg"])]},
-        'targets[0].formats: "ogg" is not an output format of vocals (allowed: wav, mp3, flac, aiff, mp4)',
+        'targets[0].formats: "ogg" is not an output format of vocals '
+        "(allowed: wav, mp3, flac, aiff, mp4)",
     ),
     (
         {"assetId": "A", "targets": [t(model="transcription", formats=["wav"])]},
-        'targets[0].formats: "wav" is not an output format of transcription (allowed: json, srt, txt)',
+        'targets[0].formats: "wav" is not an output format of transcription '
+        "(allowed: json, srt, txt)",
     ),
     (
         {"assetId": "A", "targets": [t(model="music_detection", formats=["srt"])]},
         'targets[0].formats: "srt" is not an output format of music_detection (allowed: json, txt)',
     ),
-    ({"assetId": "A", "targets": [t(formats=["wav", "wav"])]}, "targets[0].formats must not repeat a format"),
+    (
+        {"assetId": "A", "targets": [t(formats=["wav", "wav"])]},
+        "targets[0].formats must not repeat a format",
+    ),
     ({"assetId": "A", "targets": [t(residual="yes")]}, "targets[0].residual must be a boolean"),
     (
         {"assetId": "A", "targets": [t(model="transcription", formats=["json"], residual=True)]},
         "targets[0].residual: transcription has no residual output",
     ),
-    ({"assetId": "A", "targets": [t(model="drums", variant="high_quality")]}, "targets[0].variant: drums has no variants"),
+    (
+        {"assetId": "A", "targets": [t(model="drums", variant="high_quality")]},
+        "targets[0].variant: drums has no variants",
+    ),
     (
         {"assetId": "A", "targets": [t(variant="n_speaker")]},
         'targets[0].variant: "n_speaker" is not a variant of vocals (allowed: high_quality)',
@@ -167,26 +200,46 @@ INVALID = [
     ),
     (
         {"assetId": "A", "targets": [t(model="transcription", formats=["json"], language="xx")]},
-        'targets[0].language: "xx" is not supported (supported: en, es, fr, de, it, pt, nl, sv, pl, ja, ko, zh)',
+        'targets[0].language: "xx" is not supported '
+        "(supported: en, es, fr, de, it, pt, nl, sv, pl, ja, ko, zh)",
     ),
     (
         {"assetId": "A", "targets": [t(transcriptUrl="https://x.test/l.txt")]},
         "targets[0].transcriptUrl is only for the alignment model, not vocals",
     ),
     (
-        {"assetId": "A", "targets": [t(model="transcription", formats=["json"], transcriptAssetId="A")]},
+        {
+            "assetId": "A",
+            "targets": [t(model="transcription", formats=["json"], transcriptAssetId="A")],
+        },
         "targets[0].transcriptAssetId is only for the alignment model, not transcription",
     ),
     (
-        {"assetId": "A", "targets": [t(model="alignment", formats=["json"], transcriptUrl="https://x.test/l.txt", transcriptAssetId="A")]},
+        {
+            "assetId": "A",
+            "targets": [
+                t(
+                    model="alignment",
+                    formats=["json"],
+                    transcriptUrl="https://x.test/l.txt",
+                    transcriptAssetId="A",
+                )
+            ],
+        },
         "targets[0]: send transcriptUrl or transcriptAssetId, not both",
     ),
     (
-        {"assetId": "A", "targets": [t(model="alignment", formats=["json"], transcriptUrl="ftp://x.test/l.txt")]},
+        {
+            "assetId": "A",
+            "targets": [t(model="alignment", formats=["json"], transcriptUrl="ftp://x.test/l.txt")],
+        },
         "targets[0].transcriptUrl must be an HTTPS URL (plain HTTP is not supported)",
     ),
     (
-        {"assetId": "A", "targets": [t(model="alignment", formats=["json"], transcriptAssetId="A")]},
+        {
+            "assetId": "A",
+            "targets": [t(model="alignment", formats=["json"], transcriptAssetId="A")],
+        },
         "targets[0].transcriptAssetId must be a .json or .txt transcript, not wav",
     ),
     (
@@ -194,21 +247,37 @@ INVALID = [
         "targets must be unique: targets[2] repeats targets[0], model vocals",
     ),
     (
-        {"assetId": "A", "targets": [t(variant="high_quality"), t(variant="high_quality", formats=["mp3"])]},
-        "targets must be unique: targets[1] repeats targets[0], model vocals (variant high_quality)",
+        {
+            "assetId": "A",
+            "targets": [t(variant="high_quality"), t(variant="high_quality", formats=["mp3"])],
+        },
+        "targets must be unique: targets[1] repeats targets[0], "
+        "model vocals (variant high_quality)",
     ),
     ({"assetId": "A", "targets": [VOCALS], "metadata": 5}, "metadata must be a string"),
-    ({"assetId": "A", "targets": [VOCALS], "metadata": "m" * 4097}, "metadata must be at most 4096 characters"),
-    ({"url": "http://example.com/a.wav", "targets": [VOCALS]}, "url must be an HTTPS URL (plain HTTP is not supported)"),
-    ({"url": "example.com/a.wav", "targets": [VOCALS]}, "url must be an HTTPS URL (plain HTTP is not supported)"),
+    (
+        {"assetId": "A", "targets": [VOCALS], "metadata": "m" * 4097},
+        "metadata must be at most 4096 characters",
+    ),
+    (
+        {"url": "http://example.com/a.wav", "targets": [VOCALS]},
+        "url must be an HTTPS URL (plain HTTP is not supported)",
+    ),
+    (
+        {"url": "example.com/a.wav", "targets": [VOCALS]},
+        "url must be an HTTPS URL (plain HTTP is not supported)",
+    ),
     ({"url": 5, "targets": [VOCALS]}, "url must be a non-empty string"),
-    ({"url": "https://x.test/" + "a" * 2048, "targets": [VOCALS]}, "url must be at most 2048 characters"),
+    (
+        {"url": "https://x.test/" + "a" * 2048, "targets": [VOCALS]},
+        "url must be at most 2048 characters",
+    ),
     ({"assetId": 12, "targets": [VOCALS]}, "assetId must be a non-empty string"),
     (
         {"assetId": "cmn5h1wv600edx8fgoboeeg06", "targets": [VOCALS]},
         'assetId "cmn5h1wv600edx8fgoboeeg06" does not match any asset of this account',
     ),
-]  # fmt: skip
+]
 
 
 def _fill(value: Any, asset_id: str) -> Any:
