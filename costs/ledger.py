@@ -24,7 +24,7 @@ Dates are the task's creation time, in UTC, and a month is a UTC calendar month.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import (
     BooleanField,
@@ -178,4 +178,4 @@ def quantize_credits(value: Decimal | float | int | None) -> Decimal:
         return Decimal("0.00")
     if not isinstance(value, Decimal):
         value = Decimal(str(value))
-    return value.quantize(Decimal("0.01"))
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
