@@ -1,22 +1,472 @@
-"""Placeholder: the task screens (issue 6) replace this module."""
+"""Creating tasks (form, rows, live estimate, confirmation), the task list and re-runs.
 
+The create form works without JavaScript: every button is a submit button of the one form,
+and the view re-renders it server-side. With htmx the same buttons swap only what changed: a
+row, the rows block, the estimate. Nothing here calls AudioShake; `task_create` writes an
+intent that the poller sends.
+"""
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING
 
-from jobs.models import Task
+from accounts.models import Project
+from accounts.permissions import member_required
+from jobs.catalogue import (
+    BUILTIN_PRESETS,
+    Catalogue,
+    PresetTarget,
+    catalogue_load,
+    preset_targets_from_json,
+)
+from jobs.forms.tasks import (
+    FormAction,
+    FormState,
+    PresetNameForm,
+    TaskCreateForm,
+    TaskFilterForm,
+    form_action,
+    form_state,
+    initial_state,
+    max_targets,
+    row_fit_to_model,
+    state_add_row,
+    state_apply_preset,
+    state_fit,
+    state_remove_row,
+)
+from jobs.models import Asset, Preset, Task
+from jobs.results import system_health
+from jobs.services.tasks import (
+    LIST_STATUS_STATES,
+    BudgetCheck,
+    BudgetExceeded,
+    Estimate,
+    SourceUnavailable,
+    TargetIntent,
+    budget_check,
+    credits_text,
+    preset_save,
+    source_note,
+    task_create,
+    task_estimate,
+    task_for_token,
+    task_has_model,
+    task_rerun,
+    task_search,
+    tasks_for_list,
+)
+
+TASKS_PER_PAGE = 25
+FORM_PAGE = "jobs/tasks/create.html"
 
 
-def task_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "jobs/placeholder.html", {"title": "Tasks"})
+# The create form -----------------------------------------------------------------------------
 
 
-def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    task = get_object_or_404(Task, pk=pk)
-    return render(request, "jobs/placeholder.html", {"title": str(task)})
+def _presets() -> dict[str, Any]:
+    return {"builtin_presets": BUILTIN_PRESETS, "team_presets": list(Preset.objects.all())}
+
+
+def _preset_targets(value: str) -> tuple[PresetTarget, ...] | None:
+    kind, _, ident = value.partition(":")
+    if kind == "builtin":
+        return next((p.targets for p in BUILTIN_PRESETS if p.slug == ident), None)
+    if kind == "team" and ident.isdigit():
+        preset = Preset.objects.filter(pk=int(ident)).first()
+        return preset_targets_from_json(preset.targets) if preset else None
+    return None
+
+
+def _state_source(state: FormState) -> tuple[Asset | None, str]:
+    """The source the form points at (for the estimate), and a problem to show instead."""
+    picked = [value for value in (state.asset, state.url_asset) if value]
+    if len(picked) > 1:
+        return None, "Choose one source, not both."
+    if not picked or not picked[0].isdigit():
+        return None, "Choose a source to see the cost."
+    asset = Asset.objects.filter(pk=int(picked[0])).first()
+    return asset, "" if asset else "Choose a source to see the cost."
+
+
+def _estimate_context(state: FormState, catalogue: Catalogue) -> dict[str, Any]:
+    """The live estimate, read leniently from a form being edited."""
+    source, problem = _state_source(state)
+    targets = []
+    for row in state.rows:
+        fitted = row_fit_to_model(row, catalogue)
+        if catalogue.get(fitted.model) is not None:
+            targets.append(TargetIntent(model=fitted.model, formats=(), variant=fitted.variant))
+    estimate = task_estimate(
+        duration=source.duration_seconds if source else None, targets=targets, catalogue=catalogue
+    )
+    project = None
+    if state.project.isdigit():
+        project = Project.objects.filter(pk=int(state.project), archived=False).first()
+    return {
+        "estimate": estimate,
+        "estimate_source": source,
+        "estimate_problem": problem,
+        "estimate_note": source_note(source) if source else "",
+        "budget": budget_check(project=project, amount=estimate.total) if project else None,
+    }
+
+
+def _form_context(
+    request: HttpRequest, form: TaskCreateForm, *, notes: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "catalogue": form.catalogue,
+        "notes": notes,
+        "max_targets": max_targets(),
+        "preset_form": PresetNameForm(),
+        **_presets(),
+        **_estimate_context(form.state, form.catalogue),
+    }
+
+
+def _form_page(
+    request: HttpRequest, form: TaskCreateForm, *, notes: list[str] | tuple[str, ...] = ()
+) -> HttpResponse:
+    return render(request, FORM_PAGE, _form_context(request, form, notes=notes))
+
+
+def _edited_state(
+    action: FormAction, state: FormState, catalogue: Catalogue
+) -> tuple[FormState, list[str]]:
+    """The form after an editing button: a row added or removed, a preset applied."""
+    notes: list[str] = []
+    if action.kind == "add":
+        state, row = state_add_row(state)
+        if row is None:
+            notes.append(f"A task takes at most {max_targets()} targets.")
+    elif action.kind == "remove" and action.index is not None:
+        state = state_remove_row(state, action.index)
+    elif action.kind == "preset":
+        targets = _preset_targets(action.value)
+        if targets is None:
+            notes.append("That preset does not exist (any more).")
+        else:
+            state, skipped = state_apply_preset(state, targets, catalogue)
+            if skipped:
+                notes.append(f"Left out, not available to this account: {', '.join(skipped)}.")
+    return state_fit(state, catalogue), notes
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def task_create_view(request: HttpRequest) -> HttpResponse:
+    """`/tasks/new/`: the form (GET, or re-rendered after an editing button), then the
+    confirmation (`step=review`), then the task (`step=confirm`)."""
+    catalogue = catalogue_load()
+    if request.method == "GET":
+        state, notes = initial_state(params=request.GET, catalogue=catalogue)
+        return _form_page(request, TaskCreateForm(catalogue=catalogue, state=state), notes=notes)
+    action = form_action(request.POST)
+    if action.is_editing:
+        state, notes = _edited_state(action, form_state(request.POST), catalogue)
+        return _form_page(request, TaskCreateForm(catalogue=catalogue, state=state), notes=notes)
+    form = TaskCreateForm(request.POST, catalogue=catalogue)
+    if action.kind == "save_preset":
+        return _save_preset(request, form)
+    submitted = task_for_token(form.form_token) if form.token_valid else None
+    if submitted is not None:  # a double-click, a retry, a second tab, the back button
+        messages.info(request, "This form was submitted already: here is its task.")
+        return redirect(submitted)
+    if not form.is_valid():
+        return _form_page(request, form)
+    intent = form.intent()
+    estimate = task_estimate(
+        duration=intent.source.duration_seconds, targets=intent.targets, catalogue=catalogue
+    )
+    check = budget_check(project=intent.project, amount=estimate.total)
+    if check.over and not request.user.is_team_admin:
+        form.add_error(None, f"{check.message} Ask an admin, or remove targets.")
+        return _form_page(request, form)
+    if action.kind != "confirm":
+        return _confirm_page(request, form, estimate, check)
+    try:
+        result = task_create(
+            intent=intent,
+            user=request.user,
+            form_token=uuid.UUID(form.form_token),
+            catalogue=catalogue,
+            budget_override=request.POST.get("budget_override") == "1",
+        )
+    except BudgetExceeded as exc:
+        if request.user.is_team_admin:
+            error = f"{exc.check.message} Tick the override to submit it anyway."
+            return _confirm_page(request, form, estimate, exc.check, error=error)
+        form.add_error(None, f"{exc.check.message} Ask an admin, or remove targets.")
+        return _form_page(request, form)
+    except SourceUnavailable as exc:
+        form.add_error("asset", str(exc))
+        return _form_page(request, form)
+    if not result.created:
+        messages.info(request, "This form was submitted already: here is its task.")
+    else:
+        _report_created(request, result.task, result.budget)
+    return redirect(result.task)
+
+
+def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None) -> None:
+    count = len(task.targets.all()) if hasattr(task, "_prefetched_objects_cache") else None
+    count = count if count is not None else task.targets.count()
+    messages.success(
+        request,
+        f"Task queued: {count} target{'s' if count != 1 else ''}, about "
+        f"{credits_text(task.estimated_cost)} credits. It is sent to AudioShake in a moment.",
+    )
+    if task.budget_override_by_id:
+        messages.warning(request, f"Budget overridden by you (recorded). {check.message}")
+    elif check is not None and check.warning:
+        messages.warning(request, check.message)
+
+
+def _confirm_page(
+    request: HttpRequest,
+    form: TaskCreateForm,
+    estimate: Estimate,
+    check: BudgetCheck,
+    *,
+    error: str = "",
+) -> HttpResponse:
+    intent = form.intent()
+    rows = [
+        {"target": target, "cost": cost, "model": form.catalogue.get(target.model)}
+        for target, cost in zip(intent.targets, estimate.targets, strict=True)
+    ]
+    return render(
+        request,
+        "jobs/tasks/confirm.html",
+        {
+            "form": form,
+            "intent": intent,
+            "rows": rows,
+            "estimate": estimate,
+            "budget": check,
+            "error": error,
+            "note": source_note(intent.source),
+            "can_override": check.over and request.user.is_team_admin,
+            "hidden": _hidden_pairs(form.state, form.form_token),
+        },
+    )
+
+
+def _hidden_pairs(state: FormState, token: str) -> list[tuple[str, str]]:
+    """The form's values as hidden inputs, so the confirmation posts the same form again."""
+    pairs = [
+        ("form_token", token),
+        ("asset", state.asset),
+        ("url_asset", state.url_asset),
+        ("project", state.project),
+        ("metadata", state.metadata),
+    ]
+    for row in state.rows:
+        pairs.append(("row", str(row.index)))
+        prefix = row.prefix
+        pairs.append((f"{prefix}-model", row.model))
+        pairs += [(f"{prefix}-formats", f) for f in row.formats]
+        for name in ("variant", "language", "transcript_url", "transcript_asset"):
+            if getattr(row, name):
+                pairs.append((f"{prefix}-{name}", getattr(row, name)))
+        if row.residual:
+            pairs.append((f"{prefix}-residual", "on"))
+    return pairs
+
+
+def _save_preset(request: HttpRequest, form: TaskCreateForm) -> HttpResponse:
+    """Save the form's rows as a team preset, then show the form again as it was."""
+    name_form = PresetNameForm(request.POST)
+    state = state_fit(form.state, form.catalogue)
+    edited = TaskCreateForm(catalogue=form.catalogue, state=state)
+    context = _form_context(request, edited)
+    context["preset_form"] = name_form
+    problems: list[str] = []
+    if not form.rows_valid_for_preset():
+        for number, row in enumerate(form.rows, start=1):
+            for errors in row.errors.values():
+                problems += [f"Target {number}: {error}" for error in errors]
+        problems = problems or ["Add at least one target first."]
+    elif name_form.is_valid():
+        try:
+            preset = preset_save(
+                name=name_form.cleaned_data["preset_name"],
+                targets=form.target_intents(),
+                user=request.user,
+            )
+        except ValidationError as exc:
+            problems += exc.messages
+        else:
+            context.update(_presets(), preset_form=PresetNameForm())
+            context["notes"] = [f"Saved the team preset “{preset.name}”."]
+    context["preset_problems"] = problems
+    return render(request, FORM_PAGE, context)
+
+
+@member_required
+@require_POST
+def task_rows_view(request: HttpRequest) -> HttpResponse:
+    """The rows' buttons through htmx: add a row, remove one, refresh one after its model
+    changed, apply a preset. Without htmx, the whole form again."""
+    catalogue = catalogue_load()
+    action = form_action(request.POST)
+    posted = form_state(request.POST)
+    state, notes = _edited_state(action, posted, catalogue)
+    form = TaskCreateForm(catalogue=catalogue, state=state)
+    if not request.htmx:
+        return _form_page(request, form, notes=notes)
+    context = _form_context(request, form, notes=notes)
+    rows = {row.index: row for row in form.rows}
+    if action.kind == "add":
+        new = [row for row in form.rows if row.index not in {r.index for r in posted.rows}]
+        context["row"] = new[0] if new else None
+        return render(request, f"{FORM_PAGE}#row_added", context)
+    if action.kind == "remove":
+        return render(request, f"{FORM_PAGE}#row_removed", context)
+    if action.kind == "refresh" and action.index in rows:
+        context["row"] = rows[action.index]
+        return render(request, f"{FORM_PAGE}#target_row", context)
+    return render(request, f"{FORM_PAGE}#targets_swap", context)
+
+
+@member_required
+@require_POST
+def task_estimate_view(request: HttpRequest) -> HttpResponse:
+    """The live estimate of a form being edited (htmx, on every change)."""
+    catalogue = catalogue_load()
+    return render(
+        request,
+        f"{FORM_PAGE}#estimate",
+        _estimate_context(state_fit(form_state(request.POST), catalogue), catalogue),
+    )
+
+
+# Re-runs ----------------------------------------------------------------------------------
+
+
+@member_required
+@require_POST
+def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-run a task (`failed_only=1`: only its failed targets) as a new, linked task."""
+    task = get_object_or_404(Task.objects.select_related("project", "source_asset"), pk=pk)
+    failed_only = request.POST.get("failed_only") in ("1", "on", "true")
+    try:
+        token = uuid.UUID(request.POST.get("form_token", ""))
+    except ValueError:
+        token = None
+    try:
+        result = task_rerun(
+            task=task,
+            user=request.user,
+            failed_only=failed_only,
+            catalogue=catalogue_load(),
+            form_token=token,
+            budget_override=request.POST.get("budget_override") == "1",
+        )
+    except BudgetExceeded as exc:
+        messages.error(
+            request,
+            f"Not re-run. {exc.check.message} "
+            + (
+                "Use “Edit and re-run” to override it once."
+                if request.user.is_team_admin
+                else "Ask an admin."
+            ),
+        )
+        return redirect(task)
+    except (SourceUnavailable, ValidationError) as exc:
+        messages.error(request, f"Not re-run. {' '.join(getattr(exc, 'messages', [str(exc)]))}")
+        return redirect(task)
+    if result.created:
+        what = "its failed targets" if failed_only else "it"
+        _report_created(request, result.task, result.budget)
+        messages.info(
+            request, f"Re-ran {what} from task {task.pk} (attempt {result.task.attempt})."
+        )
+    else:
+        messages.info(request, "This re-run was submitted already: here is its task.")
+    return redirect(result.task)
+
+
+# The list ---------------------------------------------------------------------------------
+
+
+@require_GET
+def task_list_view(request: HttpRequest) -> HttpResponse:
+    """`/tasks/`: filters, search, pagination. `?row=<pk>` (htmx) is one row's polling
+    fragment, sent with 286 once the task is finished so the polling stops."""
+    row_pk = request.GET.get("row", "")
+    if request.htmx and row_pk.isdigit():
+        return _task_row(request, int(row_pk))
+    catalogue = catalogue_load()
+    filters = TaskFilterForm(request.GET, catalogue=catalogue)
+    tasks = tasks_for_list()
+    if filters.is_valid():
+        tasks = _filtered(tasks, filters.cleaned_data)
+    page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "filters": filters,
+        "page": page,
+        "tasks": page.object_list,
+        "catalogue": catalogue,
+        "query": _query_without_page(request),
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "jobs/tasks/list.html#table", context)
+    return render(request, "jobs/tasks/list.html", context)
+
+
+def _task_row(request: HttpRequest, pk: int) -> HttpResponse:
+    task = get_object_or_404(tasks_for_list(), pk=pk)
+    health = system_health() if not task.is_finished else None
+    context = {
+        "task": task,
+        "poller_missing": health.poller_missing if health else False,
+        "api_degraded_since": health.api_degraded_since if health else None,
+    }
+    status = HTMX_STOP_POLLING if task.is_finished else 200
+    return render(request, "jobs/tasks/list.html#task_row", context, status=status)
+
+
+def _filtered(tasks: Any, data: dict[str, Any]) -> Any:
+    if data.get("q"):
+        tasks = tasks.filter(task_search(text=data["q"]))
+    if data.get("status"):
+        tasks = tasks.filter(list_status__in=LIST_STATUS_STATES[data["status"]])
+    if data.get("project"):
+        tasks = tasks.filter(project=data["project"])
+    if data.get("member"):
+        tasks = tasks.filter(created_by=data["member"])
+    if data.get("model"):
+        tasks = tasks.filter(task_has_model(model=data["model"]))
+    if data.get("date_from"):
+        tasks = tasks.filter(created_at__date__gte=data["date_from"])
+    if data.get("date_to"):
+        tasks = tasks.filter(created_at__date__lte=data["date_to"])
+    return tasks
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    for key in ("page", "row"):
+        params.pop(key, None)
+    return params.urlencode()
 
 
 urlpatterns = [
-    path("tasks/", task_list, name="task_list"),
-    path("tasks/<int:pk>/", task_detail, name="task_detail"),
+    path("tasks/", task_list_view, name="task_list"),
+    path("tasks/new/", task_create_view, name="task_create"),
+    path("tasks/new/rows/", task_rows_view, name="task_rows"),
+    path("tasks/new/estimate/", task_estimate_view, name="task_estimate"),
+    path("tasks/<int:pk>/rerun/", task_rerun_view, name="task_rerun"),
 ]

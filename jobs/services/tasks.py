@@ -1,0 +1,572 @@
+"""Creating tasks: the cost estimate, the project budget, the intent written for the poller,
+re-runs and team presets.
+
+The web tier never calls AudioShake. `task_create` writes the `Task`, its `Target` rows and a
+`task_submit` work item in one transaction; the poller sends `POST /tasks` later, once. The
+form's `form_token` is the idempotency key: the same form submitted twice gives one task.
+"""
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Project, User
+from jobs.catalogue import Catalogue
+from jobs.models import (
+    Asset,
+    Preset,
+    RemoteModel,
+    RemoteStatus,
+    SubmissionState,
+    Target,
+    TargetStatus,
+    Task,
+    WorkItem,
+)
+from jobs.outbox import enqueue
+from jobs.services.assets import asset_ensure_remote
+
+BUDGET_WARNING_RATIO = Decimal("0.8")
+ZERO = Decimal(0)
+# Tasks that cost nothing: AudioShake refused them, or they were never sent.
+UNCHARGED_SUBMISSION_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
+
+
+@dataclass(frozen=True)
+class TargetIntent:
+    """One target as the user asked for it."""
+
+    model: str
+    formats: tuple[str, ...]
+    variant: str = ""
+    residual: bool = False
+    language: str = ""
+    transcript_url: str = ""
+    transcript_asset: Asset | None = None
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """Two targets with the same identity are duplicates (the API refuses them)."""
+        return (self.model, self.variant)
+
+
+@dataclass(frozen=True)
+class TaskIntent:
+    project: Project
+    source: Asset
+    metadata: str
+    targets: tuple[TargetIntent, ...]
+
+
+def credits_text(value: Decimal | None) -> str:
+    """Credits for people: Decimal("1.50") -> "1.5", Decimal("8.00") -> "8"."""
+    text = f"{value:f}" if value is not None else ""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# The estimate ------------------------------------------------------------------------------
+
+
+def billable_minutes(duration: float | None) -> int:
+    """AudioShake bills whole minutes of source, rounded up, per target. An unknown duration
+    (a URL not probed yet) counts as the one-minute minimum, and the estimate says so."""
+    if duration is None or duration <= 0:
+        return 1
+    return max(1, math.ceil(duration / 60))
+
+
+@dataclass(frozen=True)
+class TargetEstimate:
+    position: int
+    model: str
+    name: str
+    variant: str
+    rate: Decimal | None
+    minutes: int
+    cost: Decimal | None
+    max_seconds: int | None
+    exceeds_limit: bool
+
+
+@dataclass(frozen=True)
+class Estimate:
+    duration: float | None
+    minutes: int
+    targets: tuple[TargetEstimate, ...]
+    total: Decimal
+
+    @property
+    def duration_known(self) -> bool:
+        return self.duration is not None
+
+    @property
+    def unpriced(self) -> tuple[TargetEstimate, ...]:
+        return tuple(t for t in self.targets if t.rate is None)
+
+    @property
+    def over_limit(self) -> tuple[TargetEstimate, ...]:
+        return tuple(t for t in self.targets if t.exceeds_limit)
+
+
+def target_rate(model: RemoteModel | None, variant: str) -> Decimal | None:
+    return model.rate_for(variant) if model is not None else None
+
+
+def task_estimate(
+    *, duration: float | None, targets: Sequence[TargetIntent], catalogue: Catalogue
+) -> Estimate:
+    """Per target ceil(duration/60) x credits per minute (the variant's rate where it has
+    one), and the total. Targets whose model has no published rate cost nothing here."""
+    minutes = billable_minutes(duration)
+    rows = []
+    for position, target in enumerate(targets):
+        model = catalogue.get(target.model)
+        rate = target_rate(model, target.variant)
+        max_seconds = model.max_input_seconds if model else None
+        rows.append(
+            TargetEstimate(
+                position=position,
+                model=target.model,
+                name=model.name if model else target.model,
+                variant=target.variant,
+                rate=rate,
+                minutes=minutes,
+                cost=rate * minutes if rate is not None else None,
+                max_seconds=max_seconds,
+                exceeds_limit=bool(max_seconds and duration and duration > max_seconds),
+            )
+        )
+    total = sum((row.cost for row in rows if row.cost is not None), ZERO)
+    return Estimate(duration=duration, minutes=minutes, targets=tuple(rows), total=total)
+
+
+# Budgets -----------------------------------------------------------------------------------
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The first instant of the current calendar month in UTC (budgets are per UTC month)."""
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def budget_spent(*, project: Project, now: datetime | None = None) -> Decimal:
+    """Credits of this UTC month's tasks in the project: each target's actual cost where
+    AudioShake reported it, else its estimate. Refused or never-sent tasks cost nothing."""
+    total = (
+        Target.objects.filter(task__project=project, task__created_at__gte=month_start(now))
+        .exclude(task__submission_state__in=UNCHARGED_SUBMISSION_STATES)
+        .exclude(status=TargetStatus.CANCELLED)
+        .aggregate(
+            spent=Sum(
+                Coalesce("cost", "estimated_cost"),
+                output_field=DecimalField(max_digits=16, decimal_places=2),
+            )
+        )["spent"]
+    )
+    return total or ZERO
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    project: Project
+    budget: Decimal | None
+    spent: Decimal
+    amount: Decimal
+
+    @property
+    def after(self) -> Decimal:
+        return self.spent + self.amount
+
+    @property
+    def over(self) -> bool:
+        return self.budget is not None and self.after > self.budget
+
+    @property
+    def warning(self) -> bool:
+        """80 % of the budget reached (and not over it)."""
+        return (
+            self.budget is not None
+            and not self.over
+            and self.after >= self.budget * BUDGET_WARNING_RATIO
+        )
+
+    @property
+    def percent_after(self) -> int | None:
+        if not self.budget:
+            return None if self.budget is None else (100 if self.after else 0)
+        return int(self.after * 100 / self.budget)
+
+    @property
+    def remaining(self) -> Decimal | None:
+        return None if self.budget is None else self.budget - self.spent
+
+    @property
+    def message(self) -> str:
+        if self.budget is None:
+            return f"{self.project} has no monthly budget."
+        numbers = (
+            f"{self.project}'s budget this month is {credits_text(self.budget)} credits; "
+            f"{credits_text(self.spent)} are spent or committed and this task would add "
+            f"{credits_text(self.amount)} ({credits_text(self.after)}, {self.percent_after} %)."
+        )
+        if self.over:
+            return f"Over budget: {numbers}"
+        if self.warning:
+            return f"Close to the budget: {numbers}"
+        return numbers
+
+
+def budget_check(*, project: Project, amount: Decimal, now: datetime | None = None) -> BudgetCheck:
+    return BudgetCheck(
+        project=project,
+        budget=project.monthly_budget,
+        spent=budget_spent(project=project, now=now),
+        amount=amount,
+    )
+
+
+class BudgetExceeded(Exception):
+    """The task would take the project over its monthly budget (nothing was written)."""
+
+    def __init__(self, check: BudgetCheck) -> None:
+        super().__init__(check.message)
+        self.check = check
+
+
+# Sources -----------------------------------------------------------------------------------
+
+
+def source_problem(asset: Asset, *, now: datetime | None = None) -> str | None:
+    """Why this asset cannot be a task's source right now, or None when it can."""
+    if asset.is_url:
+        return None
+    if asset.remote_status == RemoteStatus.FAILED:
+        return (
+            f"“{asset.name}” failed to upload to AudioShake"
+            f"{': ' + asset.remote_error if asset.remote_error else ''}. Upload it again."
+        )
+    if source_expired(asset, now=now) and not asset.has_local_copy:
+        return (
+            f"“{asset.name}” expired on AudioShake and no local copy was kept, "
+            "so it cannot be sent again. Upload the file again."
+        )
+    return None
+
+
+def source_expired(asset: Asset, *, now: datetime | None = None) -> bool:
+    if asset.is_url:
+        return False
+    if asset.remote_status == RemoteStatus.EXPIRED:
+        return True
+    now = now or timezone.now()
+    return (
+        asset.remote_status == RemoteStatus.READY
+        and asset.remote_expires_at is not None
+        and asset.remote_expires_at <= now
+    )
+
+
+def source_note(asset: Asset, *, now: datetime | None = None) -> str:
+    """What will happen to the source before the task is sent, for the form and confirmation."""
+    if asset.is_url:
+        return "AudioShake fetches the audio from this URL itself."
+    if source_expired(asset, now=now):
+        return "Expired on AudioShake: the local copy is re-uploaded first, then the task is sent."
+    if asset.remote_status in (RemoteStatus.WAITING, RemoteStatus.UPLOADING):
+        return "Still uploading to AudioShake: the task is sent when the upload is ready."
+    return ""
+
+
+def source_ensure_remote(asset: Asset) -> None:
+    """Ask for the source to be (re-)uploaded now when AudioShake has no usable copy. The
+    poller checks again before it submits (`waiting_source`); asking now saves a round."""
+    if not asset.is_url and not asset.is_remote_usable:
+        asset_ensure_remote(asset)
+
+
+# Creating a task ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskCreated:
+    task: Task
+    created: bool  # False: this form was submitted before; `task` is that first task
+    budget: BudgetCheck | None = None
+
+
+class SourceUnavailable(Exception):
+    pass
+
+
+def task_for_token(token: uuid.UUID | str) -> Task | None:
+    """The task a form token created, if that form was submitted already."""
+    return Task.objects.filter(form_token=token).first()
+
+
+def task_create(
+    *,
+    intent: TaskIntent,
+    user: User,
+    form_token: uuid.UUID,
+    catalogue: Catalogue,
+    budget_override: bool = False,
+    rerun_of: Task | None = None,
+) -> TaskCreated:
+    """Write the task as an intent for the poller: the `Task` (queued), its pending `Target`s
+    with their estimates, and the `task_submit` work item, in one transaction.
+
+    A `form_token` seen before returns the first task (`created=False`): a double-click, a
+    browser retry or a second tab land on one task. Raises `BudgetExceeded` when the project's
+    monthly budget would be exceeded, unless an admin overrides it (recorded on the task), and
+    `SourceUnavailable` when the source cannot be sent."""
+    existing = task_for_token(form_token)
+    if existing is not None:
+        return TaskCreated(task=existing, created=False)
+    problem = source_problem(intent.source)
+    if problem:
+        raise SourceUnavailable(problem)
+    source = intent.source
+    estimate = task_estimate(
+        duration=source.duration_seconds, targets=intent.targets, catalogue=catalogue
+    )
+    with transaction.atomic():
+        # One writer per project at a time, so two forms cannot both fit in the last credits.
+        project = Project.objects.select_for_update().get(pk=intent.project.pk)
+        check = budget_check(project=project, amount=estimate.total)
+        override = check.over and budget_override and user.is_team_admin
+        if check.over and not override:
+            raise BudgetExceeded(check)
+        try:
+            with transaction.atomic():
+                task = Task.objects.create(
+                    form_token=form_token,
+                    project=project,
+                    created_by=user,
+                    source_asset=source,
+                    source_url=source.source_url,
+                    source_name=source.name,
+                    source_duration=source.duration_seconds,
+                    metadata=intent.metadata,
+                    estimated_cost=estimate.total,
+                    rerun_of=rerun_of,
+                    attempt=rerun_of.attempt + 1 if rerun_of else 1,
+                    budget_override_by=user if override else None,
+                )
+        except IntegrityError:
+            task = Task.objects.filter(form_token=form_token).first()
+            if task is None:
+                raise
+            return TaskCreated(task=task, created=False)
+        Target.objects.bulk_create(
+            Target(
+                task=task,
+                position=row.position,
+                model=target.model,
+                variant=target.variant,
+                formats=list(target.formats),
+                residual=target.residual,
+                language=target.language,
+                transcript_url=target.transcript_url,
+                transcript_asset=target.transcript_asset,
+                credits_per_minute=row.rate,
+                estimated_cost=row.cost or ZERO,
+            )
+            for target, row in zip(intent.targets, estimate.targets, strict=True)
+        )
+        enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
+        source_ensure_remote(source)
+    return TaskCreated(task=task, created=True, budget=check)
+
+
+# Re-runs -----------------------------------------------------------------------------------
+
+RERUNNABLE_STATUSES = (TargetStatus.ERROR, TargetStatus.CANCELLED)
+
+
+def rerun_targets(*, task: Task, failed_only: bool) -> list[Target]:
+    targets = list(task.targets.select_related("transcript_asset").order_by("position", "id"))
+    if failed_only:
+        targets = [t for t in targets if t.status in RERUNNABLE_STATUSES]
+    return targets
+
+
+def task_rerun(
+    *,
+    task: Task,
+    user: User,
+    failed_only: bool,
+    catalogue: Catalogue,
+    form_token: uuid.UUID | None = None,
+    budget_override: bool = False,
+) -> TaskCreated:
+    """A new task with the same source, project and metadata: all targets, or only those that
+    failed (or were never sent). Linked with `rerun_of` and `attempt = n + 1`; the source is
+    re-uploaded first when its AudioShake copy expired. Same budget check as a new task."""
+    targets = rerun_targets(task=task, failed_only=failed_only)
+    if not targets:
+        raise ValidationError("This task has no failed targets to re-run.")
+    source = task.source_asset
+    if source is None:
+        raise SourceUnavailable(
+            "The source of this task is no longer in the library, so it cannot be re-run."
+        )
+    intent = TaskIntent(
+        project=task.project,
+        source=source,
+        metadata=task.metadata,
+        targets=tuple(
+            TargetIntent(
+                model=t.model,
+                formats=tuple(t.formats),
+                variant=t.variant,
+                residual=t.residual,
+                language=t.language,
+                transcript_url=t.transcript_url,
+                transcript_asset=t.transcript_asset,
+            )
+            for t in targets
+        ),
+    )
+    return task_create(
+        intent=intent,
+        user=user,
+        form_token=form_token or uuid.uuid4(),
+        catalogue=catalogue,
+        budget_override=budget_override,
+        rerun_of=task,
+    )
+
+
+# Team presets ------------------------------------------------------------------------------
+
+
+def preset_save(*, name: str, targets: Iterable[TargetIntent], user: User) -> Preset:
+    """Save the targets of a form as a team preset. Names are unique (case-insensitively):
+    an existing preset is never overwritten by someone else's."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("Give the preset a name.")
+    if Preset.objects.filter(name__iexact=name).exists():
+        raise ValidationError(f"A team preset called “{name}” exists already: choose another name.")
+    rows = [
+        {
+            "model": t.model,
+            "variant": t.variant,
+            "formats": list(t.formats),
+            "residual": t.residual,
+            "language": t.language,
+        }
+        for t in targets
+    ]
+    if not rows:
+        raise ValidationError("Add at least one target before saving a preset.")
+    try:
+        with transaction.atomic():
+            return Preset.objects.create(name=name, targets=rows, created_by=user)
+    except IntegrityError:
+        raise ValidationError(
+            f"A team preset called “{name}” exists already: choose another name."
+        ) from None
+
+
+# The task list -----------------------------------------------------------------------------
+
+
+class ListStatus(models.TextChoices):
+    """The list's status filter. Each groups words of `Task.overall_state()`, which the list
+    computes in SQL as `list_status` (AudioShake has no task-level status)."""
+
+    WAITING = "waiting", "Waiting to be sent"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    PARTIAL = "partial", "Partly failed"
+    ERROR = "error", "Failed"
+    NOT_SENT = "not_sent", "Not sent"
+
+
+LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
+    ListStatus.WAITING: (
+        SubmissionState.QUEUED,
+        SubmissionState.WAITING_SOURCE,
+        SubmissionState.SUBMITTING,
+        SubmissionState.UNKNOWN,
+    ),
+    ListStatus.PROCESSING: ("processing",),
+    ListStatus.COMPLETED: ("completed",),
+    ListStatus.PARTIAL: ("partial",),
+    ListStatus.ERROR: ("error",),
+    ListStatus.NOT_SENT: (SubmissionState.REJECTED, SubmissionState.FAILED),
+}
+OPEN_TARGET_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
+
+
+def tasks_for_list() -> QuerySet[Task]:
+    """Tasks with what a list row shows, in a constant number of queries: target counts by
+    status, actual and estimated cost, the targets' models, and `list_status`: the word
+    `Task.overall_state()` gives, computed in SQL so the list can filter on it."""
+    return (
+        Task.objects.select_related("project", "created_by", "source_asset")
+        .annotate(
+            n_targets=Count("targets"),
+            n_done=Count("targets", filter=Q(targets__status=TargetStatus.COMPLETED)),
+            n_error=Count("targets", filter=Q(targets__status=TargetStatus.ERROR)),
+            n_open=Count("targets", filter=Q(targets__status__in=OPEN_TARGET_STATUSES)),
+            n_costed=Count("targets", filter=Q(targets__cost__isnull=False)),
+            actual_cost=Sum("targets__cost"),
+            target_estimate=Sum("targets__estimated_cost"),
+        )
+        .annotate(
+            list_status=Case(
+                When(~Q(submission_state=SubmissionState.SUBMITTED), then=F("submission_state")),
+                When(Q(n_targets=0) | Q(n_open__gt=0), then=Value("processing")),
+                When(n_done=F("n_targets"), then=Value("completed")),
+                When(n_done__gt=0, then=Value("partial")),
+                default=Value("error"),
+                output_field=CharField(),
+            )
+        )
+        .prefetch_related(
+            Prefetch(
+                "targets",
+                queryset=Target.objects.only("id", "task_id", "model", "variant", "position"),
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def task_search(*, text: str) -> Q:
+    """Search in the metadata as typed and in the source's name."""
+    return (
+        Q(metadata__icontains=text)
+        | Q(source_name__icontains=text)
+        | Q(source_asset__name__icontains=text)
+        | Q(source_url__icontains=text)
+    )
+
+
+def task_has_model(*, model: str) -> Exists:
+    return Exists(Target.objects.filter(task=OuterRef("pk"), model=model))
