@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import storages
 from django.db.models import Q
 from django.utils import timezone
 
@@ -771,7 +772,8 @@ def output_download(lease: Lease, client: Client) -> Outcome:
             return outcome
         tmp.seek(0)
         name = output.file.field.generate_filename(output, f"{output.name}.{output.format}")
-        storage = output.file.storage
+        # storages["outputs"] at call time (the field's storage was resolved at import).
+        storage = storages["outputs"]
         name = storage.save(name, File(tmp, name=name))
     try:
         stored = storage.size(name)

@@ -271,3 +271,44 @@ def pollers() -> Iterator[Callable[..., PollerProcess]]:
 
 def json_dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+class Listener:
+    """A TCP server on 127.0.0.2 (a loopback address no setting allows) that counts the
+    connections it accepts and answers none: proof that nothing was sent to a host."""
+
+    host = "127.0.0.2"
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((self.host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    yield server
+    server.close()
