@@ -43,7 +43,12 @@ class SourceFields(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = active_projects()
+        projects = active_projects()
+        self.fields["project"].queryset = projects
+        if not self.is_bound and not self.initial.get("project"):
+            only = list(projects.values_list("pk", flat=True)[:2])
+            if len(only) == 1:  # a single active project: nothing to choose
+                self.initial["project"] = only[0]
 
 
 class AssetUploadForm(SourceFields):

@@ -276,23 +276,11 @@ def _store(
 
 
 def _forward(asset: Asset) -> WorkItem:
-    """Queue the upload of `asset` to AudioShake, re-arming a finished forward (the outbox
-    re-arms only repeating kinds, and a re-upload after expiry is a deliberate repeat)."""
-    item = outbox.enqueue(
+    """Queue the upload of `asset` to AudioShake (the outbox re-arms a finished forward, so
+    this also queues a re-upload after expiry)."""
+    return outbox.enqueue(
         kind=WorkItem.Kind.ASSET_FORWARD, key=f"asset_forward:{asset.pk}", asset=asset
     )
-    if item.state in (WorkItem.State.DONE, WorkItem.State.FAILED):
-        now = timezone.now()
-        WorkItem.objects.filter(pk=item.pk, state=item.state).update(
-            state=WorkItem.State.READY,
-            attempts=0,
-            next_attempt_at=now,
-            last_error="",
-            finished_at=None,
-            updated_at=now,
-        )
-        item.refresh_from_db()
-    return item
 
 
 def _reset_remote(asset: Asset) -> None:

@@ -28,7 +28,7 @@ def _span(delta_seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min"
     hours = minutes // 60
-    if hours < 48:
+    if hours < 96:  # uploads live 72 h: hours read better than "2 days" for 71 h
         return f"{hours} h"
     return f"{hours // 24} days"
 
@@ -43,6 +43,14 @@ def expires_in(when: datetime | None, now: datetime | None = None) -> str:
     if seconds > 0:
         return f"expires in {_span(seconds)}"
     return f"expired {_span(-seconds)} ago"
+
+
+@register.filter
+def khz(rate: int | None) -> str:
+    """44100 -> "44.1 kHz"."""
+    if not rate:
+        return "—"
+    return f"{rate / 1000:g} kHz"
 
 
 @register.filter

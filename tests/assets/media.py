@@ -15,12 +15,22 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def wav_bytes(
-    *, seconds: float = 1.0, rate: int = 8000, channels: int = 2, amplitude: float = 0.5
+    *,
+    seconds: float = 1.0,
+    rate: int = 8000,
+    channels: int = 2,
+    amplitude: float = 0.5,
+    swell: bool = False,
 ) -> bytes:
-    """16-bit PCM: a 440 Hz sine on every channel, made with the standard library."""
+    """16-bit PCM: a 440 Hz sine on every channel, made with the standard library; `swell`
+    makes its level rise and fall twice (a waveform worth looking at)."""
     frames = int(seconds * rate)
-    peak = int(amplitude * 32767)
-    one = [int(peak * math.sin(2 * math.pi * 440 * i / rate)) for i in range(frames)]
+    peak = amplitude * 32767
+
+    def level(i: int) -> float:
+        return abs(math.sin(2 * math.pi * i / frames)) if swell else 1.0
+
+    one = [int(peak * level(i) * math.sin(2 * math.pi * 440 * i / rate)) for i in range(frames)]
     samples = [value for value in one for _ in range(channels)]
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:

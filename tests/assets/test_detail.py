@@ -49,7 +49,7 @@ def test_page_shows_player_waveform_and_metadata(viewer_client, stored):
         stored.sha256,
         "cmn5h1wv600edx8fgoboeeg06",
         "2 (stereo)",
-        "8000 Hz",
+        "8 kHz",
         "Demo album",
     ]:
         assert expected in text
