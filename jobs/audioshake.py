@@ -474,8 +474,15 @@ def _variants(value: Any) -> tuple[tuple[str, ...], dict[str, Decimal]]:
 
 def parse_model(data: Any) -> ModelInfo:
     ident = _require_id(data, "a model")
+    # Source formats: the media input's (the one fed by url/assetId), not a transcript's.
+    inputs = _dicts(data.get("inputs"))
+    media = [
+        item
+        for item in inputs
+        if item.get("id") == "media" or {"url", "assetId"} & set(_strings(item.get("taskFields")))
+    ]
     input_formats: list[str] = []
-    for item in _dicts(data.get("inputs")):
+    for item in media or inputs:
         formats = item.get("formats")
         groups = formats.values() if isinstance(formats, dict) else [formats]
         for group in groups:

@@ -8,11 +8,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import requests
 
-from jobs.audioshake import AudioShakeClient
+from jobs.audioshake import AudioShakeClient, get_client
 from jobs.ratelimit import TokenBucket
+from tests.client.helpers import wav_bytes
 
 SECRET = "test-key-Zq8x1b7WmP4nT0vS9aK3"  # a stub-only key: never the sandbox's
 
@@ -125,3 +128,68 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# The live sandbox --------------------------------------------------------------------------
+
+
+@dataclass
+class SandboxControl:
+    """The sandbox's fault switches and request counts, over HTTP like the client."""
+
+    base: str
+    key: str
+
+    def _call(self, method: str, path: str, body: object = None) -> object:
+        response = requests.request(
+            method,
+            f"{self.base}/_control/{path}",
+            json=body,
+            headers={"x-api-key": self.key},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def faults(self, **changes: object) -> dict:
+        return self._call("POST", "faults", changes)
+
+    def reset(self) -> dict:
+        return self._call("POST", "reset")
+
+    def received(self) -> dict[str, int]:
+        return self._call("GET", "requests")
+
+
+@pytest.fixture
+def sandbox(sandbox_api: str) -> SandboxControl:
+    """The live sandbox, reset to its defaults (no faults, counts at zero)."""
+    from sandbox.keys import sandbox_api_key
+
+    control = SandboxControl(sandbox_api, sandbox_api_key())
+    control.reset()
+    return control
+
+
+@pytest.fixture
+def api(sandbox: SandboxControl, settings: object, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch):
+    """`get_client()` pointed at the live sandbox: 3 retries, backoff sleeps recorded (not
+    slept), so retries are counted without waiting."""
+    settings.AUDIOSHAKE_MAX_RETRIES = 3
+    settings.AUDIOSHAKE_READ_TIMEOUT = 10.0
+    client = get_client()
+    monkeypatch.setattr(client, "_sleep", sleeps)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    path = tmp_path / "song.wav"
+    path.write_bytes(wav_bytes())
+    return path
+
+
+@pytest.fixture
+def asset_id(api: AudioShakeClient, song: Path) -> str:
+    return api.upload_asset(path=song, filename="song.wav").id

@@ -316,3 +316,17 @@ def test_retry_after_in_seconds_or_as_a_date():
     assert retry_after_seconds("-4") == 0.0
     for garbage in ("", None, "soon", "nan", "inf"):
         assert retry_after_seconds(garbage) is None
+
+
+def test_input_formats_are_the_media_inputs_only():
+    """A transcript input's formats (json/txt) are not source formats of the model."""
+    model = parse_model(
+        {
+            "id": "alignment",
+            "inputs": [
+                {"id": "media", "taskFields": ["url", "assetId"], "formats": {"audio": ["wav"]}},
+                {"id": "transcript", "taskFields": ["transcriptUrl"], "formats": {"text": ["txt"]}},
+            ],
+        }
+    )
+    assert model.input_formats == ("wav",)
