@@ -10,6 +10,7 @@ Every piece of text is escaped.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils.html import format_html
@@ -47,6 +48,22 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return Decimal(10).scaleb(exponent)
 
 
+def month_labels(categories: Sequence[str]) -> list[tuple[str, str]]:
+    """`2026-01` -> ("Jan", "2026"): the year only under the first month and each January.
+    Categories that are not months are shown as they are."""
+    labels, year = [], ""
+    for category in categories:
+        try:
+            when = datetime.strptime(category, "%Y-%m")
+        except ValueError:
+            labels.append((category, ""))
+            continue
+        shown = str(when.year) if str(when.year) != year else ""
+        year = str(when.year)
+        labels.append((when.strftime("%b"), shown))
+    return labels
+
+
 def colours(count: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(count)]
 
@@ -79,7 +96,7 @@ def stacked_columns(
     unit: str = "credits",
 ) -> SafeString:
     """Vertical columns, one per category (a month), stacked by series (a model)."""
-    left, right, top, bottom = 64, 12, 14, 36
+    left, right, top, bottom = 56, 12, 14, 40
     legend_rows = (len(series) + 3) // 4
     plot_h = 200
     width = max(480, left + right + 36 * len(categories))
@@ -109,7 +126,8 @@ def stacked_columns(
         )
     slot = plot_w / max(len(categories), 1)
     bar_w = max(4.0, min(slot * 0.7, 48.0))
-    label_every = max(1, len(categories) // 12)
+    label_every = max(1, -(-len(categories) // 12))  # at most 12 labels
+    labels = month_labels(categories)
     for i, category in enumerate(categories):
         x = left + slot * i + (slot - bar_w) / 2
         y = float(top + plot_h)
@@ -135,13 +153,16 @@ def stacked_columns(
                 )
             )
         if i % label_every == 0:
+            line1, line2 = labels[i]
             parts.append(
                 format_html(
-                    '<text x="{}" y="{}" text-anchor="middle" fill="{}">{}</text>',
-                    _fmt(left + slot * i + slot / 2),
-                    top + plot_h + 16,
-                    MUTED,
-                    category,
+                    '<text x="{x}" y="{y}" text-anchor="middle" fill="{c}">{a}'
+                    '<tspan x="{x}" dy="13">{b}</tspan></text>',
+                    x=_fmt(left + slot * i + slot / 2),
+                    y=top + plot_h + 15,
+                    c=MUTED,
+                    a=line1,
+                    b=line2,
                 )
             )
     parts.append(
@@ -189,8 +210,8 @@ def horizontal_bars(
     unit: str = "credits",
 ) -> SafeString:
     """One horizontal bar per item (a member, a project), biggest first, value at the end."""
-    left, right, top, row_h = 150, 84, 8, 26
-    width = 520
+    left, right, top, row_h = 112, 70, 8, 26
+    width = 400
     height = top * 2 + row_h * max(len(items), 1)
     plot_w = width - left - right
     top_value = nice_ceiling(max((value for _, value in items), default=Decimal(0)))
@@ -207,7 +228,7 @@ def horizontal_bars(
                 left - 8,
                 y + 17,
                 TEXT,
-                _short(label, 22),
+                _short(label, 16),
                 label,
                 left,
                 y + 4,

@@ -91,7 +91,7 @@ class CostFilterForm(forms.Form):
     def __init__(self, data: QueryDict | dict | None = None, *, today: date) -> None:
         if data is not None:
             data = with_default_period(data, today=today)
-        super().__init__(data)
+        super().__init__(data, label_suffix="")
         self.fields["model"].choices = model_choices()
 
     def clean(self) -> dict:
@@ -127,7 +127,7 @@ class ExportOptionsForm(forms.Form):
         ],
         required=False,
     )
-    bom = forms.BooleanField(
-        label="For Excel (UTF-8 with BOM)",
-        required=False,
-    )
+    bom = forms.BooleanField(label="For Excel (UTF-8 with BOM)", required=False)
+
+    def __init__(self, data: QueryDict | dict | None = None) -> None:
+        super().__init__(data, label_suffix="")
