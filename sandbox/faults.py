@@ -188,6 +188,13 @@ def faults_json(config: FaultConfig) -> dict[str, Any]:
     return data
 
 
+def faults_active(config: FaultConfig) -> dict[str, Any]:
+    """The switches that differ from their defaults."""
+    defaults = faults_json(FaultConfig(**fault_defaults()))
+    current = faults_json(config)
+    return {name: value for name, value in current.items() if value != defaults[name]}
+
+
 def fault_take(config: FaultConfig, name: str) -> bool:
     """Consume one of the `name` counter's remaining firings; True if this call got one.
     Costs a query only when the (possibly stale) row says the counter is positive."""

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from sandbox.faults import fault_config, faults_json, request_counts
+from sandbox.faults import fault_config, faults_active, faults_json, request_counts
 from sandbox.keys import sandbox_api_key, sandbox_client_id
 from sandbox.models import WebhookAttempt
 from sandbox.services import tasks_with_targets
@@ -23,6 +23,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "api_base": request.build_absolute_uri("/sandbox/api"),
         "speed": settings.SANDBOX_SPEED,
         "faults": faults_json(config),
+        "active": faults_active(config),
         "webhook_url": redact(webhook_url(config)),
         "counts": sorted(request_counts().items()),
         "tasks": tasks_with_targets().filter(client_id=sandbox_client_id())[:RECENT],
