@@ -617,6 +617,13 @@ class _ChunkedReader:
             yield chunk
 
 
+_BAD_URL = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
+
+
 def _sent_nothing(exc: requests.RequestException) -> bool:
     """True when the failure happened before the request could reach the server."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -687,7 +694,7 @@ class AudioShakeClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._key = api_key
-        self._limiter = limiter or process_limiter(50.0)
+        self._limiter = limiter or process_limiter()
         base_host = (urlsplit(self.base_url).hostname or "").lower()
         self._base_host = base_host
         self._base_is_http = urlsplit(self.base_url).scheme == "http"
@@ -910,6 +917,10 @@ class AudioShakeClient:
             try:
                 response = self._send(method, path, params, json_body, upload)
                 body = self._read_body(response)
+            except _BAD_URL as exc:
+                raise AudioShakeError(
+                    f"The AudioShake base URL is not a usable URL ({type(exc).__name__})"
+                ) from exc
             except requests.RequestException as exc:
                 self._log(method, path, type(exc).__name__, started, attempt)
                 error = self._transport_error(exc, method, path)

@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["TokenBucket", "process_limiter"]
+__all__ = ["DEFAULT_RATE", "TokenBucket", "process_limiter"]
+
+DEFAULT_RATE = 50.0  # requests/s: settings.AUDIOSHAKE_RATE_LIMIT's default, under AudioShake's 60
 
 
 class TokenBucket:
@@ -87,12 +89,13 @@ _shared: TokenBucket | None = None
 _shared_lock = threading.Lock()
 
 
-def process_limiter(rate: float) -> TokenBucket:
-    """The one bucket of this process, set to `rate` (the latest setting wins)."""
+def process_limiter(rate: float | None = None) -> TokenBucket:
+    """The one bucket of this process. With `rate`, set it to that rate (the latest setting
+    wins); without, leave it as it is (50/s until someone sets it)."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = TokenBucket(rate)
-        elif _shared.rate != rate:
+            _shared = TokenBucket(rate or DEFAULT_RATE)
+        elif rate is not None and _shared.rate != rate:
             _shared.set_rate(rate)
         return _shared

@@ -193,3 +193,27 @@ def song(tmp_path: Path) -> Path:
 @pytest.fixture
 def asset_id(api: AudioShakeClient, song: Path) -> str:
     return api.upload_asset(path=song, filename="song.wav").id
+
+
+@pytest.fixture
+def unresponsive_port() -> Iterator[int]:
+    """A local port whose listen queue is full: connecting times out (no answer to the SYN),
+    so nothing is ever sent."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    while True:  # fill the queue until a connect attempt times out
+        filler = socket.socket()
+        filler.settimeout(0.3)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except TimeoutError:
+            filler.close()
+            break
+        fillers.append(filler)
+    yield port
+    for filler in fillers:
+        filler.close()
+    server.close()

@@ -97,3 +97,13 @@ def test_the_process_has_one_shared_bucket():
         assert first.rate == 20
     finally:
         process_limiter(50)
+
+
+def test_asking_for_the_bucket_without_a_rate_leaves_its_rate_alone():
+    """A client made without settings does not reset the process's configured rate."""
+    bucket = process_limiter(30)
+    try:
+        assert process_limiter() is bucket
+        assert bucket.rate == 30
+    finally:
+        process_limiter(50)

@@ -220,3 +220,31 @@ def test_task_ids_are_quoted_into_the_path(stub_server, make_client):
     with pytest.raises(audioshake.NotFound):
         make_client(stub_server.url).get_task("../models")
     assert stub_server.received[0][1] == "/tasks/..%2Fmodels"
+
+
+def test_a_connect_timeout_on_create_is_safe_to_retry(unresponsive_port, make_client, sleeps):
+    """A connect timeout sends nothing: create_task retries it and ends in plain Unavailable."""
+    client = make_client(f"http://127.0.0.1:{unresponsive_port}", connect_timeout=0.2)
+    with pytest.raises(Unavailable, match="timed out connecting") as caught:
+        client.create_task(targets=VOCALS, asset_id="a1")
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert caught.value.retryable
+    assert len(sleeps.calls) == client.max_retries
+
+
+def test_a_connect_timeout_on_a_get_is_retried_then_unavailable(
+    unresponsive_port, make_client, sleeps
+):
+    """GETs that cannot connect are retried with backoff, then Unavailable."""
+    client = make_client(f"http://127.0.0.1:{unresponsive_port}", connect_timeout=0.2)
+    with pytest.raises(Unavailable):
+        client.list_models()
+    assert len(sleeps.calls) == client.max_retries
+
+
+def test_a_malformed_base_url_is_a_configuration_error(make_client, sleeps):
+    """A base URL that is not a URL fails at once, without retries."""
+    with pytest.raises(audioshake.AudioShakeError, match="not a usable URL") as caught:
+        make_client("api.audioshake.ai").list_models()
+    assert not caught.value.retryable
+    assert sleeps.calls == []
