@@ -9,7 +9,7 @@ from django import template
 from jobs.catalogue import variant_label
 from jobs.forms.tasks import duration_text
 from jobs.models import RemoteModel, Task
-from jobs.services.tasks import BUDGET_WARNING_RATIO, credits_text
+from jobs.services.tasks import BUDGET_WARNING_RATIO, RERUNNABLE_STATUSES, credits_text
 
 register = template.Library()
 
@@ -70,3 +70,9 @@ def task_badge(task: Task) -> dict[str, str]:
     if not label:
         label = task.get_submission_state_display()
     return {"css": css, "label": label}
+
+
+@register.filter
+def rerunnable_count(task: Task) -> int:
+    """How many targets a "re-run failed targets" would send again (uses prefetched targets)."""
+    return sum(1 for target in task.targets.all() if target.status in RERUNNABLE_STATUSES)

@@ -65,7 +65,7 @@ from jobs.services.tasks import (
     tasks_for_list,
 )
 
-TASKS_PER_PAGE = 25
+TASKS_PER_PAGE = 50
 FORM_PAGE = "jobs/tasks/create.html"
 
 

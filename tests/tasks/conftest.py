@@ -4,9 +4,11 @@ state a source can be in, logged-in clients, and a builder for the create form's
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.test import Client
+from django.template.loader import render_to_string
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from accounts.models import Project, User
@@ -82,3 +84,15 @@ def make_asset(project: Project, member: User) -> Callable[..., Asset]:
 @pytest.fixture
 def ready_asset(make_asset: Callable[..., Asset]) -> Asset:
     return make_asset()
+
+
+@pytest.fixture
+def render_template(rf: RequestFactory) -> Callable[..., str]:
+    """Render a template as `user` would get it inside a page; returns the trimmed HTML."""
+
+    def render(name: str, context: dict[str, Any], user: User) -> str:
+        request = rf.get("/")
+        request.user = user
+        return render_to_string(name, context, request=request).strip()
+
+    return render

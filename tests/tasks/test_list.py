@@ -1,0 +1,270 @@
+"""The task list: derived status, filters, search, pagination, polling rows that stop with 286,
+and a query count that does not grow with tasks or targets."""
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Project, User
+from jobs.models import Asset, PollerHeartbeat, SubmissionState, Target, TargetStatus, Task
+from jobs.views.tasks import TASKS_PER_PAGE
+
+LIST = reverse("jobs:task_list")
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+MakeTask = Callable[..., Task]
+
+
+@pytest.fixture
+def make_task(member: User, project: Project, ready_asset: Asset) -> MakeTask:
+    """A task with targets in the given statuses (bulk-created: cheap for 50 x 20)."""
+
+    def make(
+        *,
+        statuses: Sequence[str] = (TargetStatus.PENDING,),
+        state: str = SubmissionState.QUEUED,
+        models: Sequence[str] | None = None,
+        metadata: str = "",
+        created_by: User = member,
+        project: Project = project,
+        created_at: object = None,
+        completed: bool = False,
+        source_name: str | None = None,
+        costs: Sequence[Decimal | None] | None = None,
+    ) -> Task:
+        task = Task.objects.create(
+            form_token=uuid.uuid4(),
+            project=project,
+            created_by=created_by,
+            source_asset=ready_asset,
+            source_name=source_name or ready_asset.name,
+            metadata=metadata,
+            submission_state=state,
+            created_at=created_at or timezone.now(),
+            completed_at=timezone.now() if completed else None,
+        )
+        names = models or [f"model_{i}" for i in range(len(statuses))]
+        Target.objects.bulk_create(
+            Target(
+                task=task,
+                position=i,
+                model=names[i],
+                formats=["wav"],
+                status=status,
+                estimated_cost=Decimal(4),
+                cost=costs[i] if costs else None,
+            )
+            for i, status in enumerate(statuses)
+        )
+        return task
+
+    return make
+
+
+def listed(response: object) -> list[int]:
+    return [task.pk for task in response.context["tasks"]]
+
+
+def test_rows_show_source_targets_summary_cost_and_author(
+    member_client: Client, make_task: MakeTask
+) -> None:
+    """A row: source, "3/5 done, 1 error", the models, cost (estimate until known), who."""
+    statuses = [TargetStatus.COMPLETED] * 3 + [TargetStatus.ERROR, TargetStatus.PROCESSING]
+    task = make_task(statuses=statuses, state=SubmissionState.SUBMITTED, metadata="Take 3")
+    page = member_client.get(LIST).content.decode()
+    assert f'<tr id="task-{task.pk}" hx-get="/tasks/?row={task.pk}" hx-trigger="every 2s"' in page
+    assert '3/5 done, <span class="error-text">1 error</span>' in page
+    assert "model_0, model_1, model_2, model_3 +1" in page
+    assert "~20" in page  # 5 x 4 estimated
+    assert "Demo song.wav" in page
+    assert "Take 3" in page
+    assert "milo" in page
+
+
+def test_actual_cost_replaces_estimate_when_all_known(
+    member_client: Client, make_task: MakeTask
+) -> None:
+    """When AudioShake reported every target's cost, the row shows the actual sum."""
+    make_task(
+        statuses=[TargetStatus.COMPLETED] * 2,
+        state=SubmissionState.SUBMITTED,
+        completed=True,
+        costs=[Decimal(3), Decimal("1.5")],
+    )
+    page = member_client.get(LIST).content.decode()
+    assert ">4.5<" in page.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "targets", "label"),
+    [
+        ("waiting", SubmissionState.QUEUED, [TargetStatus.PENDING], "Queued"),
+        (
+            "waiting",
+            SubmissionState.WAITING_SOURCE,
+            [TargetStatus.PENDING],
+            "Waiting for the source upload",
+        ),
+        ("processing", SubmissionState.SUBMITTED, [TargetStatus.PROCESSING], "Processing"),
+        ("completed", SubmissionState.SUBMITTED, [TargetStatus.COMPLETED] * 2, "Completed"),
+        (
+            "partial",
+            SubmissionState.SUBMITTED,
+            [TargetStatus.COMPLETED, TargetStatus.ERROR],
+            "Partly failed",
+        ),
+        ("error", SubmissionState.SUBMITTED, [TargetStatus.ERROR], "Failed"),
+        ("not_sent", SubmissionState.REJECTED, [TargetStatus.CANCELLED], "Rejected"),
+    ],
+)
+def test_status_filter_and_badge_follow_overall_state(
+    member_client: Client,
+    make_task: MakeTask,
+    status: str,
+    state: str,
+    targets: list[str],
+    label: str,
+) -> None:
+    """The status filter finds the task by the word `Task.overall_state()` gives it; the
+    badge says it; the other statuses do not list it."""
+    task = make_task(statuses=targets, state=state, completed=state == SubmissionState.SUBMITTED)
+    other_status = TargetStatus.COMPLETED if status == "processing" else TargetStatus.PROCESSING
+    other = make_task(statuses=[other_status], state=SubmissionState.SUBMITTED)
+    response = member_client.get(LIST, {"status": status})
+    assert listed(response) == [task.pk]
+    assert other.pk not in listed(response)
+    assert f">{label}</span>" in response.content.decode()
+    overall = task.overall_state()
+    assert response.context["tasks"][0].list_status == overall
+
+
+def test_filters_project_member_model_and_dates(
+    member_client: Client,
+    make_task: MakeTask,
+    admin_user: User,
+    make_asset: object,
+) -> None:
+    """Each filter narrows the list to the matching task."""
+    other_project = Project.objects.create(name="Film", code="film")
+    now = timezone.now()
+    old = make_task(models=["drums"], created_at=now - timedelta(days=40))
+    by_admin = make_task(models=["vocals"], created_by=admin_user)
+    in_film = make_task(models=["bass"], project=other_project)
+    assert listed(member_client.get(LIST, {"project": other_project.pk})) == [in_film.pk]
+    assert listed(member_client.get(LIST, {"member": admin_user.pk})) == [by_admin.pk]
+    assert listed(member_client.get(LIST, {"model": "drums"})) == [old.pk]
+    day = (now - timedelta(days=40)).date().isoformat()
+    assert listed(member_client.get(LIST, {"date_from": day, "date_to": day})) == [old.pk]
+    recent = listed(member_client.get(LIST, {"date_from": now.date().isoformat()}))
+    assert sorted(recent) == sorted([by_admin.pk, in_film.pk])
+
+
+def test_search_in_metadata_and_source_name(member_client: Client, make_task: MakeTask) -> None:
+    """Search matches the metadata as typed and the source's name, case-insensitively."""
+    by_meta = make_task(metadata="Episode 12: the interview")
+    by_name = make_task(source_name="Interview raw.wav")
+    make_task(metadata="something else", source_name="Other.wav")
+    assert sorted(listed(member_client.get(LIST, {"q": "INTERVIEW"}))) == sorted(
+        [by_meta.pk, by_name.pk]
+    )
+
+
+def test_bad_filter_is_ignored_and_explained(member_client: Client, make_task: MakeTask) -> None:
+    """An invalid date does not break the page: the filter is ignored with a message."""
+    task = make_task()
+    response = member_client.get(LIST, {"date_from": "yesterday-ish"})
+    assert response.status_code == 200
+    assert listed(response) == [task.pk]
+    assert "(filter ignored)" in response.content.decode()
+
+
+def test_pagination(member_client: Client, make_task: MakeTask) -> None:
+    """Pages of TASKS_PER_PAGE, newest first; filters are kept in the page links."""
+    tasks = [make_task(metadata="paged") for _ in range(TASKS_PER_PAGE + 2)]
+    first = member_client.get(LIST, {"q": "paged"})
+    second = member_client.get(LIST, {"q": "paged", "page": 2})
+    assert listed(first) == [t.pk for t in reversed(tasks)][:TASKS_PER_PAGE]
+    assert listed(second) == [tasks[1].pk, tasks[0].pk]
+    assert "?q=paged&amp;page=2" in first.content.decode()
+
+
+def test_htmx_filter_returns_only_the_table(member_client: Client, make_task: MakeTask) -> None:
+    """The filter form (htmx) gets the results section, not the page."""
+    make_task()
+    page = member_client.get(LIST, {"q": "Demo"}, **HTMX).content.decode()
+    assert page.lstrip().startswith('<section id="task-results"')
+    assert "<html" not in page
+
+
+def test_unfinished_row_keeps_polling(member_client: Client, make_task: MakeTask) -> None:
+    """The row fragment of an unfinished task: 200, with its 2 s trigger."""
+    PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
+    task = make_task(statuses=[TargetStatus.PROCESSING], state=SubmissionState.SUBMITTED)
+    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.lstrip().startswith(f'<tr id="task-{task.pk}"')
+    assert 'hx-trigger="every 2s"' in page
+    assert "No poller is running" not in page
+
+
+def test_finished_row_stops_polling_with_286(member_client: Client, make_task: MakeTask) -> None:
+    """A finished task's row comes without trigger and with status 286."""
+    task = make_task(
+        statuses=[TargetStatus.COMPLETED], state=SubmissionState.SUBMITTED, completed=True
+    )
+    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
+    assert response.status_code == 286
+    assert "hx-trigger" not in response.content.decode()
+    assert ">Completed</span>" in response.content.decode()
+
+
+def test_row_says_when_no_poller_runs(member_client: Client, make_task: MakeTask) -> None:
+    """Instead of spinning, an unfinished row says nothing moves without a poller."""
+    task = make_task()
+    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
+    assert "No poller is running" in response.content.decode()
+
+
+def test_polling_row_writes_nothing(member_client: Client, make_task: MakeTask) -> None:
+    """A poll only reads: no INSERT/UPDATE/DELETE, no session write."""
+    task = make_task()
+    with CaptureQueriesContext(connection) as queries:
+        member_client.get(LIST, {"row": task.pk}, **HTMX)
+    writes = [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert writes == []
+
+
+def count_queries(client: Client, *args: object, **kwargs: object) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(*args, **kwargs)
+    assert response.status_code in (200, 286)
+    return len(queries)
+
+
+def test_query_count_does_not_grow_with_tasks_or_targets(
+    member_client: Client, make_task: MakeTask, django_assert_num_queries: object
+) -> None:
+    """1 task, then 50 tasks of 20 targets each: the same number of queries for the page,
+    the htmx table and a row fragment."""
+    first = make_task(statuses=[TargetStatus.PROCESSING] * 20, state=SubmissionState.SUBMITTED)
+    member_client.get(LIST)  # warm the catalogue and the session
+    one = count_queries(member_client, LIST)
+    one_table = count_queries(member_client, LIST, {"q": "Demo"}, **HTMX)
+    one_row = count_queries(member_client, LIST, {"row": first.pk}, **HTMX)
+    for _ in range(49):
+        make_task(statuses=[TargetStatus.PROCESSING] * 20, state=SubmissionState.SUBMITTED)
+    assert Target.objects.count() == 1000
+    with django_assert_num_queries(one):
+        response = member_client.get(LIST)
+    assert len(response.context["tasks"]) == 50
+    assert count_queries(member_client, LIST, {"q": "Demo"}, **HTMX) == one_table
+    assert count_queries(member_client, LIST, {"row": first.pk}, **HTMX) == one_row
