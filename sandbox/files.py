@@ -26,7 +26,7 @@ TYPES = {
 }
 
 
-@api_endpoint("/files/{token}", auth=False)
+@api_endpoint("/files/{token}", methods=("GET", "HEAD"), auth=False)
 def file_download(request: HttpRequest, token: str, filename: str) -> HttpResponse:
     try:
         ref = link_verify(token)

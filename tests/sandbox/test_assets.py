@@ -44,12 +44,14 @@ def test_upload_is_stored_under_media_root_with_its_size(upload):
 
 
 def test_asset_link_downloads_the_file(api, upload):
-    """The asset's signed link serves the uploaded bytes."""
+    """The asset's signed link serves the uploaded bytes, whatever characters its name has."""
     content = wav_bytes(seconds=0.25)
-    link = upload("a.wav", content).json()["link"]
+    link = upload("Día uno (take 2).wav", content).json()["link"]
     response = api.get(link.removeprefix("http://testserver"))
     assert response.status_code == 200
+    assert response["Content-Length"] == str(len(content))
     assert b"".join(response.streaming_content) == content
+    assert api.head(link.removeprefix("http://testserver")).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -390,3 +390,11 @@ def test_unknown_fields_are_ignored(create_task, asset_id):
     response = create_task(body)
     assert response.status_code == 200
     assert "callbackUrl" not in response.json()
+
+
+def test_oversized_json_body_is_413(api):
+    """A JSON body past DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413, not a crash."""
+    body = '{"metadata": "' + "m" * (6 * 1024 * 1024) + '"}'
+    response = api.post(f"{API}/tasks", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["message"] == "Request body is too large"

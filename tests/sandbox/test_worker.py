@@ -319,3 +319,28 @@ def test_command_stops_cleanly_on_sigterm(tmp_path):
             process.kill()
     assert process.returncode == 0, err
     assert out.strip().endswith("sandbox worker: stopped")
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+def test_url_source_is_downloaded(api, create_task, upload, live_server, instant):
+    """A url source is fetched over HTTP (here the live server's own asset link, on localhost)
+    and processed like an uploaded one; the downloaded copy is removed afterwards."""
+    content = wav_bytes(seconds=1.5, rate=8000)
+    link = upload("remote.wav", content).json()["link"]
+    url = live_server.url + link.removeprefix("http://testserver")
+    task_id = create_task({"url": url, "targets": [{"model": "bass", "formats": ["wav"]}]})
+    assert run_once() == 1
+    (target,) = get_task(api, task_id.json()["id"])["targets"]
+    assert target["status"] == "completed"
+    assert target["duration"] == 1.5
+    assert not any((Path(settings.MEDIA_ROOT) / "sandbox" / "sources").iterdir())
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+def test_unreachable_url_source_fails_its_targets(api, create_task, live_server, instant):
+    """A url that answers 404 fails the task's targets with the real API's message."""
+    url = f"{live_server.url}/sandbox/files/nope/missing.wav"
+    task_id = create_task({"url": url, "targets": [{"model": "bass", "formats": ["wav"]}]})
+    assert run_once() == 1
+    (target,) = get_task(api, task_id.json()["id"])["targets"]
+    assert target["error"] == {"code": 400, "message": "Error fetching or processing asset"}
