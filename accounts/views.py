@@ -1,19 +1,195 @@
-"""Placeholder: the team and project screens (issue 2) replace this module."""
+"""The Team and Projects screens (admins only) and the one auth view we adapt.
 
+Every team action is a POST that works as a plain form (redirect back to the Team page with a
+message) and, with htmx, swaps only the member's row (`accounts/team.html#member_row`)."""
+
+import axes.utils
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.db.models import Count
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from accounts import services
+from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm
+from accounts.models import Project, Role, User
+from accounts.permissions import admin_required
+
+INVITATION_SESSION_KEY = "accounts:invitation"
 
 
-def team(request: HttpRequest) -> HttpResponse:
-    return render(request, "jobs/placeholder.html", {"title": "Team"})
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+    user: User
 
 
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's set-password step (password resets and invitations). Choosing a new password
+    also lifts a log-in lock-out for that username: only the mailbox owner gets here."""
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        response = super().form_valid(form)
+        axes.utils.reset(username=self.user.get_username())
+        return response
+
+
+def _site_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/")
+
+
+def _members() -> list[User]:
+    return list(User.objects.order_by("-is_active", "username"))
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def team(request: HtmxHttpRequest) -> HttpResponse:
+    """The member list and the add-member form (POST adds and shows the invitation link)."""
+    form = MemberInviteForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        invitation = services.member_invite(
+            **form.cleaned_data, invited_by=request.user, site_url=_site_url(request)
+        )
+        # Shown once on the next page (kept server-side, never in a cookie).
+        request.session[INVITATION_SESSION_KEY] = {
+            "username": invitation.user.username,
+            "email": invitation.user.email,
+            "link": invitation.link,
+            "emailed": invitation.emailed,
+        }
+        messages.success(request, f"{invitation.user.display_name} was added to the team.")
+        return redirect("accounts:team")
+    context = {
+        "form": form,
+        "members": _members(),
+        "roles": Role.choices,
+        "invitation": request.session.pop(INVITATION_SESSION_KEY, None),
+    }
+    return render(request, "accounts/team.html", context)
+
+
+def _member_changed(
+    request: HtmxHttpRequest, member: User, *, notice: str = "", error: str = ""
+) -> HttpResponse:
+    """htmx: the member's row again, with the outcome inside it. Otherwise: back to the list."""
+    if request.htmx:
+        context = {"member": member, "roles": Role.choices, "row_notice": notice}
+        context["row_error"] = error
+        return render(request, "accounts/team.html#member_row", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("accounts:team")
+
+
+@admin_required
+@require_POST
+def member_role(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _member_changed(request, member, error="Choose one of the roles in the list.")
+    try:
+        services.member_set_role(member=member, role=form.cleaned_data["role"])
+    except services.MemberChangeRefused as refused:
+        return _member_changed(request, member, error=refused.message)
+    return _member_changed(
+        request, member, notice=f"{member.display_name} is now {member.get_role_display()}."
+    )
+
+
+@admin_required
+@require_POST
+def member_costs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        return _member_changed(request, member, error="The cost setting was not understood.")
+    try:
+        services.member_set_cost_access(member=member, allowed=form.cleaned_data["value"])
+    except services.MemberChangeRefused as refused:
+        return _member_changed(request, member, error=refused.message)
+    verb = "now sees" if member.can_view_costs else "no longer sees"
+    return _member_changed(request, member, notice=f"{member.display_name} {verb} costs.")
+
+
+@admin_required
+@require_POST
+def member_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk)
+    form = FlagForm(request.POST)
+    if not form.is_valid():
+        return _member_changed(request, member, error="The change was not understood.")
+    try:
+        services.member_set_active(member=member, active=form.cleaned_data["value"])
+    except services.MemberChangeRefused as refused:
+        return _member_changed(request, member, error=refused.message)
+    state = "reactivated" if member.is_active else "deactivated: they can no longer log in"
+    return _member_changed(request, member, notice=f"{member.display_name} was {state}.")
+
+
+@admin_required
+@require_POST
+def member_invitation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A fresh set-password link for a member who has not chosen a password yet."""
+    member = get_object_or_404(User, pk=pk)
+    try:
+        invitation = services.member_reinvite(
+            member=member, invited_by=request.user, site_url=_site_url(request)
+        )
+    except services.MemberChangeRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("accounts:team")
+    request.session[INVITATION_SESSION_KEY] = {
+        "username": member.username,
+        "email": member.email,
+        "link": invitation.link,
+        "emailed": invitation.emailed,
+    }
+    return redirect("accounts:team")
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def project_list(request: HttpRequest) -> HttpResponse:
+    """All projects with their usage, and the create form."""
+    form = ProjectForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        project = services.project_create(**form.cleaned_data)
+        messages.success(request, f"Project {project.name} was created.")
+        return redirect("accounts:project_list")
+    projects = Project.objects.annotate(
+        n_assets=Count("assets", distinct=True), n_tasks=Count("tasks", distinct=True)
+    ).order_by("archived", "name")
+    return render(request, "accounts/projects.html", {"form": form, "projects": projects})
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
 def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "jobs/placeholder.html", {"title": "Project"})
+    project = get_object_or_404(Project, pk=pk)
+    title = project.name  # the form writes its (maybe invalid) input into `project`
+    form = ProjectForm(request.POST if request.method == "POST" else None, instance=project)
+    if request.method == "POST" and form.is_valid():
+        services.project_update(project=project, **form.cleaned_data)
+        messages.success(request, f"Project {project.name} was saved.")
+        return redirect("accounts:project_list")
+    return render(
+        request, "accounts/project_edit.html", {"form": form, "project": project, "title": title}
+    )
 
 
 urlpatterns = [
     path("team/", team, name="team"),
+    path("team/<int:pk>/role/", member_role, name="member_role"),
+    path("team/<int:pk>/costs/", member_costs, name="member_costs"),
+    path("team/<int:pk>/active/", member_active, name="member_active"),
+    path("team/<int:pk>/invitation/", member_invitation, name="member_invitation"),
+    path("projects/", project_list, name="project_list"),
     path("projects/<int:pk>/", project_edit, name="project_edit"),
 ]

@@ -1,0 +1,62 @@
+from django import forms
+from django.contrib.auth.validators import UnicodeUsernameValidator
+
+from accounts.models import Project, Role, User
+
+
+class MemberInviteForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="What they type to log in. Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(
+        label="E-mail", help_text="The invitation and password resets go here."
+    )
+    name = forms.CharField(max_length=300, required=False, help_text="Shown in lists.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("Someone already has this username.")
+        return username
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"].strip())
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("Someone on the team already uses this e-mail address.")
+        return email
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class FlagForm(forms.Form):
+    """The new value of an on/off setting, sent explicitly (`1` or `0`) so that a repeated
+    POST sets the same value again instead of flipping it back."""
+
+    value = forms.TypedChoiceField(choices=[("1", "on"), ("0", "off")], coerce=lambda v: v == "1")
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "code", "monthly_budget", "archived"]
+        labels = {"monthly_budget": "Monthly budget (credits)", "archived": "Archived"}
+        help_texts = {
+            "code": "Short code used in exports: lower-case letters, digits, - and _.",
+            "monthly_budget": "Credits per calendar month (UTC). Leave empty for no budget.",
+            "archived": "Archived projects keep their history but are no longer offered "
+            "for new uploads and tasks.",
+        }
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].lower()
+
+    def clean_monthly_budget(self) -> object:
+        budget = self.cleaned_data["monthly_budget"]
+        if budget is not None and budget < 0:
+            raise forms.ValidationError("A budget cannot be negative.")
+        return budget
