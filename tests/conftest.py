@@ -45,6 +45,13 @@ def project(db: None) -> Project:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: object) -> None:
+    """Django's default hasher takes ~0.5 s per password on purpose; tests create many users.
+    (Production keeps the default: this only applies under pytest.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _media_root(tmp_path: Path, settings: object) -> None:
     """Every test writes uploads and mirrored outputs into its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
