@@ -1,5 +1,6 @@
 """Mirroring output links: only AudioShake's hosts, never the key, never more than asked."""
 
+import gzip
 import io
 import socket
 
@@ -163,3 +164,17 @@ def test_a_5xx_before_the_body_is_retried(stub_server, make_client, sleeps):
     )
     assert target.getvalue() == b"ok"
     assert len(sleeps.calls) == 1
+
+
+def test_a_compressed_body_is_measured_by_what_is_written(stub_server, make_client):
+    """A server that compresses anyway: the decoded size counts, and max_bytes still holds."""
+    body = gzip.compress(b"w" * 500_000)
+    stub_server.routes["GET", "/o.json"] = lambda h: reply(
+        h, 200, body, {"Content-Encoding": "gzip"}
+    )
+    client = make_client(stub_server.url)
+    target = io.BytesIO()
+    assert client.download(link=f"{stub_server.url}/o.json", fileobj=target, max_bytes=600_000)
+    assert target.getvalue() == b"w" * 500_000
+    with pytest.raises(OutputTooLarge):
+        client.download(link=f"{stub_server.url}/o.json", fileobj=io.BytesIO(), max_bytes=400_000)
