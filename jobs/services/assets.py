@@ -58,10 +58,6 @@ class UploadOutcome:
     created: bool
     restored: bool = False
 
-    @property
-    def duplicate(self) -> bool:
-        return not self.created
-
 
 # Reading ---------------------------------------------------------------------------------
 

@@ -86,10 +86,17 @@ def asset_upload(request: HttpRequest) -> HttpResponse:
     body is read (so this view is csrf_exempt outside and csrf_protect inside)."""
     if request.method == "POST":
         limit = settings.UPLOAD_MAX_BYTES * MAX_FILES_PER_REQUEST + 1024 * 1024
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        if _declared_length(request) > limit:
             return _too_large(request)
         request.upload_handlers = [HashingUploadHandler(request)]
     return _asset_upload(request)
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # Django's parser treats a malformed length as an empty body
 
 
 def _too_large(request: HttpRequest) -> HttpResponse:

@@ -251,3 +251,23 @@ def test_upload_page_renders(member_client, project):
     assert 'type="file" name="files"' in response.text
     assert "multiple" in response.text
     assert "js/upload.js" in response.text
+
+
+@pytest.mark.django_db
+def test_malformed_requests_are_client_errors(member_client, leftovers):
+    """A multipart body without a boundary is a 400 and a garbled Content-Length is treated
+    as empty: never a 500."""
+    response = member_client.generic(
+        "POST", URL, data=b"garbage", content_type="multipart/form-data"
+    )
+    assert response.status_code == 400
+    response = member_client.generic(
+        "POST",
+        URL,
+        data=b"x",
+        content_type="multipart/form-data; boundary=zzz",
+        headers={"Content-Length": "abc"},
+    )
+    assert response.status_code == 200
+    assert "Choose the project" in response.text
+    assert leftovers() == []
