@@ -149,6 +149,12 @@ def test_admin_adds_a_member_and_changes_roles_inline(
     page.get_by_role("link", name="Projects").click()
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
     screenshot(page, "projects")
+
+    # On a phone the member table scrolls inside its card; the page itself does not.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{live_server.url}/team/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "team-phone")
     assert console_errors == []
 
 
