@@ -39,6 +39,10 @@ class StoredUpload:
 class AssetUploadHandler(FileUploadHandler):
     """Keeps the first `file` field on disk, skips every other file field."""
 
+    # The parser reads in chunks of the smallest handler chunk_size: 1 MiB rather than Django's
+    # 64 KiB default makes a 1 GB upload several times faster for the same flat memory.
+    chunk_size = 1024 * 1024
+
     def __init__(self, request: HttpRequest, *, directory: Path, max_bytes: int) -> None:
         super().__init__(request)
         self.directory = directory
