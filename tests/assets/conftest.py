@@ -76,9 +76,3 @@ def make_asset(project: Project, member: User) -> Callable[..., Asset]:
         return Asset.objects.create(**values)
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: object) -> None:
-    """The team fixtures create users with passwords: a fast hasher keeps setup quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -271,3 +271,11 @@ def test_malformed_requests_are_client_errors(member_client, leftovers):
     assert response.status_code == 200
     assert "Choose the project" in response.text
     assert leftovers() == []
+
+
+@pytest.mark.django_db
+def test_upload_page_without_projects_says_so(member_client):
+    """With no active project the page explains why nothing can be uploaded yet."""
+    response = member_client.get(URL)
+    assert "There is no active project yet" in response.text
+    assert "Ask an admin to create one" in response.text
