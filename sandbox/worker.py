@@ -185,9 +185,11 @@ def _measure(cache: RunCache, config: FaultConfig) -> int:
             failed += sum(_finish(t, config, failure=FETCH_ERROR) for t in targets)
             continue
         now = timezone.now()
+        earliest = None
         for target in targets:
             target.duration = audio.duration
-            limit = model_get(target.model).max_input_seconds if model_get(target.model) else None
+            entry = model_get(target.model)
+            limit = entry.max_input_seconds if entry else None
             if limit and audio.duration > limit:
                 SandboxTarget.objects.filter(pk=target.id).update(duration=audio.duration)
                 message = (
@@ -209,8 +211,9 @@ def _measure(cache: RunCache, config: FaultConfig) -> int:
             SandboxTarget.objects.filter(pk=target.id).update(
                 duration=audio.duration, ready_at=ready_at, claimed_until=None
             )
-        if not config.instant:
-            cache.drop(task.id)  # finishing comes later (usually in another run)
+            earliest = ready_at if earliest is None else min(earliest, ready_at)
+        if earliest is None or earliest > timezone.now():
+            cache.drop(task.id)  # finishing comes in a later run: free the memory now
     return failed
 
 
