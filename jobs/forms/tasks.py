@@ -378,7 +378,7 @@ class TargetRowForm(forms.Form):
         catalogue: Catalogue,
         initial: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(data, prefix=f"{ROW_PREFIX}{index}", initial=initial)
+        super().__init__(data, prefix=f"{ROW_PREFIX}{index}", initial=initial, label_suffix="")
         self.index = index
         self.catalogue = catalogue
         self.fields["model"].choices = model_choices(catalogue)
@@ -528,7 +528,7 @@ class TaskCreateForm(forms.Form):
     ) -> None:
         if data is None:
             state = state or FormState(rows=[RowState(index=0)])
-        super().__init__(data, initial=state.initial() if state else None)
+        super().__init__(data, initial=state.initial() if state else None, label_suffix="")
         self.catalogue = catalogue
         self.metadata_limit = metadata_limit()
         selected = data.get("asset") if data is not None else (state.asset if state else None)
@@ -678,6 +678,9 @@ class PresetNameForm(forms.Form):
         error_messages={"required": "Give the preset a name."},
     )
 
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(data, label_suffix="")
+
 
 def initial_state(
     *, params: Mapping[str, Any], catalogue: Catalogue
@@ -744,7 +747,7 @@ class TaskFilterForm(forms.Form):
     )
 
     def __init__(self, data: Mapping[str, Any] | None = None, *, catalogue: Catalogue) -> None:
-        super().__init__(data)
+        super().__init__(data, label_suffix="")
         self.fields["member"].queryset = User.objects.order_by("username")
         self.fields["model"].choices = [("", "Any model")] + [
             (group.label, [(m.key, m.name) for m in group.models]) for group in catalogue.groups

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -96,3 +97,12 @@ def render_template(rf: RequestFactory) -> Callable[..., str]:
         return render_to_string(name, context, request=request).strip()
 
     return render
+
+
+@pytest.fixture
+def member_client_cookie(member: User) -> dict[str, str]:
+    """The session cookie of a logged-in member, for a browser context of its own."""
+    client = Client()
+    client.force_login(member)
+    name = settings.SESSION_COOKIE_NAME
+    return {"name": name, "value": client.cookies[name].value}

@@ -1,10 +1,12 @@
 """The create form's happy paths: review, confirmation, the intent written for the poller,
 and the form token that makes a double submission land on one task."""
 
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -200,3 +202,33 @@ def test_asset_still_uploading_is_accepted_with_a_note(
     asset = make_asset(status=status)
     response = member_client.post(CREATE, form_body(asset=asset, project=project))
     assert "the task is sent when the upload is ready" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_submitting_at_once_make_one_task(
+    member: User, ready_asset: Asset, project: Project, catalogue: object
+) -> None:
+    """Two requests with the same form token at the same moment (two tabs, a retry racing the
+    first): one task; both land on it."""
+    body = form_body(asset=ready_asset, project=project, step="confirm")
+    barrier = threading.Barrier(2)
+    locations: list[str] = []
+
+    def submit() -> None:
+        try:
+            client = Client()
+            client.force_login(member)
+            barrier.wait(timeout=10)
+            response = client.post(CREATE, body)
+            locations.append(response["Location"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    task = Task.objects.get()
+    assert locations == [task.get_absolute_url()] * 2
+    assert WorkItem.objects.filter(kind=WorkItem.Kind.TASK_SUBMIT).count() == 1
