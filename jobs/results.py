@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs.http import safe_filename
+from jobs.audiofile import download_name
 from jobs.models import ApiHealth, Output, PollerHeartbeat, Task
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
@@ -48,7 +48,7 @@ def output_download_name(output: Output) -> str:
     label = output.name or target.model
     if target.variant:
         label += f" ({target.variant})"
-    return safe_filename(f"{source} - {label}.{output.format}")
+    return download_name(f"{source} - {label}.{output.format}", output.format)
 
 
 @dataclass(frozen=True)

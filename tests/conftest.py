@@ -15,7 +15,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct-horse-battery-staple-42"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOTS = Path(settings.BASE_DIR) / "test-results" / "screenshots"
+# Outside pytest-playwright's output folder (test-results/), which it empties at every start.
+SCREENSHOTS = Path(settings.BASE_DIR) / "screenshots"
 
 
 def make_user(username: str, role: str, **extra: object) -> User:

@@ -13,11 +13,14 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from jobs import outbox
+from jobs.audiofile import download_name
 from jobs.models import Output, Target, Task, WorkItem
+from jobs.ranged import ranged_file_response
 from jobs.results import (
     AUDIO_FORMATS,
     compare_candidates,
@@ -97,7 +100,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return response
     context |= {
         "rerun_url": _optional_url("jobs:task_rerun", task.pk),
-        "asset_play_url": _optional_url("jobs:asset_play", task.source_asset_id)
+        "asset_play_url": _optional_url("jobs:asset_audio", task.source_asset_id)
         if task.source_asset_id
         else "",
         "raw_json": json.dumps(task.raw, indent=2, sort_keys=True) if task.raw else "",
@@ -114,8 +117,6 @@ def _mirrored_output(pk: int) -> Output:
 
 
 def _serve_output(request: HttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
-    from jobs.http import ranged_file_response
-
     storage = output.file.storage
     f = storage.open(output.file.name, "rb")
     content_type = mimetypes.guess_type(f"x.{output.format}")[0] or "application/octet-stream"
@@ -181,11 +182,7 @@ def task_zip(request: HttpRequest, pk: int) -> HttpResponse:
     response = StreamingHttpResponse(
         task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
     )
-    from django.utils.http import content_disposition_header
-
-    from jobs.http import safe_filename
-
-    name = safe_filename(f"{task.source_name or 'task'} - task {task.pk}.zip")
+    name = download_name(f"{task.source_name or 'task'} - task {task.pk}.zip", "zip")
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 
@@ -233,7 +230,7 @@ def output_transcript(request: HttpRequest, pk: int) -> HttpResponse:
             "transcript": transcript,
             "problem": problem,
             "siblings": siblings,
-            "asset_play_url": _optional_url("jobs:asset_play", task.source_asset_id)
+            "asset_play_url": _optional_url("jobs:asset_audio", task.source_asset_id)
             if task.source_asset_id
             else "",
         },
