@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -21,8 +21,8 @@ from accounts.models import Project, Role, User
 logger = logging.getLogger(__name__)
 
 
-class MemberChangeRefused(Exception):
-    """A team change that would break a rule; the message is shown to the admin as is."""
+class ChangeRefused(Exception):
+    """A team or project change that would break a rule; the message is shown as is."""
 
     @property
     def message(self) -> str:
@@ -42,7 +42,7 @@ def _active_admins() -> Q:
 
 def _refuse_superuser(member: User) -> None:
     if member.is_superuser:
-        raise MemberChangeRefused(
+        raise ChangeRefused(
             f"{member.display_name} is a superuser: change them in the Django admin."
         )
 
@@ -52,7 +52,7 @@ def _keep_an_admin(member: User) -> None:
     demoting each other at the same moment cannot both succeed."""
     admins = list(User.objects.select_for_update().filter(_active_admins()).values_list("pk"))
     if admins == [(member.pk,)]:
-        raise MemberChangeRefused(
+        raise ChangeRefused(
             f"{member.display_name} is the last active admin: make someone else admin first."
         )
 
@@ -97,16 +97,15 @@ def member_invite(
 ) -> Invitation:
     """Create a member without a usable password and invite them to choose one."""
     first_name, last_name = split_name(name)
-    with transaction.atomic():
-        user = User(
-            username=username,
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            role=role,
-        )
-        user.set_unusable_password()
-        user.save()
+    user = User(
+        username=username, email=email, first_name=first_name, last_name=last_name, role=role
+    )
+    user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the form checked, but someone took the name meanwhile
+        raise ChangeRefused(f"Someone already has the username {username!r}.") from None
     link = invitation_link(user=user, site_url=site_url)
     emailed = invitation_send(user=user, link=link, invited_by=invited_by)
     return Invitation(user=user, link=link, emailed=emailed)
@@ -116,11 +115,11 @@ def member_reinvite(*, member: User, invited_by: User, site_url: str) -> Invitat
     """A fresh set-password link for someone who has not chosen a password yet."""
     _refuse_superuser(member)
     if member.has_usable_password():
-        raise MemberChangeRefused(
+        raise ChangeRefused(
             f"{member.display_name} already has a password; they can reset it from the log-in page."
         )
     if not member.is_active:
-        raise MemberChangeRefused(f"Reactivate {member.display_name} before inviting them again.")
+        raise ChangeRefused(f"Reactivate {member.display_name} before inviting them again.")
     link = invitation_link(user=member, site_url=site_url)
     emailed = invitation_send(user=member, link=link, invited_by=invited_by)
     return Invitation(user=member, link=link, emailed=emailed)
@@ -128,7 +127,7 @@ def member_reinvite(*, member: User, invited_by: User, site_url: str) -> Invitat
 
 def member_set_role(*, member: User, role: str) -> User:
     if role not in Role.values:
-        raise MemberChangeRefused(f"Unknown role {role!r}.")
+        raise ChangeRefused(f"Unknown role {role!r}.")
     _refuse_superuser(member)
     with transaction.atomic():
         if member.role == Role.ADMIN and role != Role.ADMIN:
@@ -158,9 +157,9 @@ def member_set_cost_access(*, member: User, allowed: bool) -> User:
 def project_create(
     *, name: str, code: str, monthly_budget: Decimal | None, archived: bool = False
 ) -> Project:
-    return Project.objects.create(
-        name=name, code=code, monthly_budget=monthly_budget, archived=archived
-    )
+    project = Project(name=name, code=code, monthly_budget=monthly_budget, archived=archived)
+    _project_save(project)
+    return project
 
 
 def project_update(
@@ -170,5 +169,13 @@ def project_update(
     project.code = code
     project.monthly_budget = monthly_budget
     project.archived = archived
-    project.save(update_fields=["name", "code", "monthly_budget", "archived"])
+    _project_save(project)
     return project
+
+
+def _project_save(project: Project) -> None:
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError:  # the form checked, but another admin took the name or code meanwhile
+        raise ChangeRefused("Another project already has this name or code.") from None

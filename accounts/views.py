@@ -51,9 +51,13 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
     """The member list and the add-member form (POST adds and shows the invitation link)."""
     form = MemberInviteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        invitation = services.member_invite(
-            **form.cleaned_data, invited_by=request.user, site_url=_site_url(request)
-        )
+        try:
+            invitation = services.member_invite(
+                **form.cleaned_data, invited_by=request.user, site_url=_site_url(request)
+            )
+        except services.ChangeRefused as refused:
+            form.add_error("username", refused.message)
+            return _team_page(request, form)
         # Shown once on the next page (kept server-side, never in a cookie).
         request.session[INVITATION_SESSION_KEY] = {
             "username": invitation.user.username,
@@ -63,6 +67,10 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
         }
         messages.success(request, f"{invitation.user.display_name} was added to the team.")
         return redirect("accounts:team")
+    return _team_page(request, form)
+
+
+def _team_page(request: HtmxHttpRequest, form: MemberInviteForm) -> HttpResponse:
     context = {
         "form": form,
         "members": _members(),
@@ -96,7 +104,7 @@ def member_role(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _member_changed(request, member, error="Choose one of the roles in the list.")
     try:
         services.member_set_role(member=member, role=form.cleaned_data["role"])
-    except services.MemberChangeRefused as refused:
+    except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
     return _member_changed(
         request, member, notice=f"{member.display_name} is now {member.get_role_display()}."
@@ -112,7 +120,7 @@ def member_costs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _member_changed(request, member, error="The cost setting was not understood.")
     try:
         services.member_set_cost_access(member=member, allowed=form.cleaned_data["value"])
-    except services.MemberChangeRefused as refused:
+    except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
     verb = "now sees" if member.can_view_costs else "no longer sees"
     return _member_changed(request, member, notice=f"{member.display_name} {verb} costs.")
@@ -127,7 +135,7 @@ def member_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _member_changed(request, member, error="The change was not understood.")
     try:
         services.member_set_active(member=member, active=form.cleaned_data["value"])
-    except services.MemberChangeRefused as refused:
+    except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
     state = "reactivated" if member.is_active else "deactivated: they can no longer log in"
     return _member_changed(request, member, notice=f"{member.display_name} was {state}.")
@@ -142,7 +150,7 @@ def member_invitation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         invitation = services.member_reinvite(
             member=member, invited_by=request.user, site_url=_site_url(request)
         )
-    except services.MemberChangeRefused as refused:
+    except services.ChangeRefused as refused:
         messages.error(request, refused.message)
         return redirect("accounts:team")
     request.session[INVITATION_SESSION_KEY] = {
@@ -160,9 +168,13 @@ def project_list(request: HttpRequest) -> HttpResponse:
     """All projects with their usage, and the create form."""
     form = ProjectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        project = services.project_create(**form.cleaned_data)
-        messages.success(request, f"Project {project.name} was created.")
-        return redirect("accounts:project_list")
+        try:
+            project = services.project_create(**form.cleaned_data)
+        except services.ChangeRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, f"Project {project.name} was created.")
+            return redirect("accounts:project_list")
     projects = Project.objects.annotate(
         n_assets=Count("assets", distinct=True), n_tasks=Count("tasks", distinct=True)
     ).order_by("archived", "name")
@@ -176,9 +188,13 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
     title = project.name  # the form writes its (maybe invalid) input into `project`
     form = ProjectForm(request.POST if request.method == "POST" else None, instance=project)
     if request.method == "POST" and form.is_valid():
-        services.project_update(project=project, **form.cleaned_data)
-        messages.success(request, f"Project {project.name} was saved.")
-        return redirect("accounts:project_list")
+        try:
+            services.project_update(project=project, **form.cleaned_data)
+        except services.ChangeRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, f"Project {project.name} was saved.")
+            return redirect("accounts:project_list")
     return render(
         request, "accounts/project_edit.html", {"form": form, "project": project, "title": title}
     )
