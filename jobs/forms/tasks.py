@@ -37,6 +37,7 @@ from jobs.services.tasks import (
     TargetIntent,
     TaskIntent,
     credits_text,
+    source_expired,
     source_note,
     source_problem,
 )
@@ -331,10 +332,10 @@ class AssetChoiceField(forms.ModelChoiceField):
             parts.append(duration_text(obj.duration_seconds))
         parts.append(str(obj.project))
         note = ""
-        if not obj.is_url and obj.remote_status != RemoteStatus.READY:
+        if source_expired(obj):
+            note = " (expired: re-uploaded first)" if obj.has_local_copy else " (expired)"
+        elif not obj.is_url and obj.remote_status != RemoteStatus.READY:
             note = f" ({obj.get_remote_status_display().lower()})"
-        elif not obj.is_url and not obj.is_remote_usable:
-            note = " (expired: re-uploaded first)"
         return " · ".join(parts) + note
 
 

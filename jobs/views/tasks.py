@@ -184,26 +184,34 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
         return redirect(submitted)
     if not form.is_valid():
         return _form_page(request, form)
+    return _review_or_submit(request, form, confirmed=action.kind == "confirm")
+
+
+def _review_or_submit(
+    request: HttpRequest, form: TaskCreateForm, *, confirmed: bool
+) -> HttpResponse:
+    """A valid form: the budget decides, then the confirmation page or the task itself."""
     intent = form.intent()
     estimate = task_estimate(
-        duration=intent.source.duration_seconds, targets=intent.targets, catalogue=catalogue
+        duration=intent.source.duration_seconds, targets=intent.targets, catalogue=form.catalogue
     )
     check = budget_check(project=intent.project, amount=estimate.total)
-    if check.over and not request.user.is_team_admin:
+    admin = request.user.is_team_admin
+    if check.over and not admin:
         form.add_error(None, f"{check.message} Ask an admin, or remove targets.")
         return _form_page(request, form)
-    if action.kind != "confirm":
+    if not confirmed:
         return _confirm_page(request, form, estimate, check)
     try:
         result = task_create(
             intent=intent,
             user=request.user,
             form_token=uuid.UUID(form.form_token),
-            catalogue=catalogue,
+            catalogue=form.catalogue,
             budget_override=request.POST.get("budget_override") == "1",
         )
-    except BudgetExceeded as exc:
-        if request.user.is_team_admin:
+    except BudgetExceeded as exc:  # spent changed since the review, or no override ticked
+        if admin:
             error = f"{exc.check.message} Tick the override to submit it anyway."
             return _confirm_page(request, form, estimate, exc.check, error=error)
         form.add_error(None, f"{exc.check.message} Ask an admin, or remove targets.")
@@ -211,16 +219,15 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
     except SourceUnavailable as exc:
         form.add_error("asset", str(exc))
         return _form_page(request, form)
-    if not result.created:
-        messages.info(request, "This form was submitted already: here is its task.")
-    else:
+    if result.created:
         _report_created(request, result.task, result.budget)
+    else:
+        messages.info(request, "This form was submitted already: here is its task.")
     return redirect(result.task)
 
 
 def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None) -> None:
-    count = len(task.targets.all()) if hasattr(task, "_prefetched_objects_cache") else None
-    count = count if count is not None else task.targets.count()
+    count = task.targets.count()
     messages.success(
         request,
         f"Task queued: {count} target{'s' if count != 1 else ''}, about "
