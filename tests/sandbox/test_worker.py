@@ -350,3 +350,19 @@ def test_unreachable_url_source_fails_its_targets(api, create_task, live_server,
     assert run_once() == 1
     (target,) = get_task(api, task_id.json()["id"])["targets"]
     assert target["error"] == {"code": 400, "message": "Error fetching or processing asset"}
+
+
+def test_source_longer_than_the_model_limit_fails_that_target(api, create_task, upload, instant):
+    """A source past the model's maxInputDurationSeconds (45 min for transcription) fails the
+    target with a message giving both lengths. (A 1 Hz WAV keeps the file tiny.)"""
+    asset_id = upload("long.wav", wav_bytes(seconds=2701, rate=1, channels=1)).json()["id"]
+    body = {"assetId": asset_id, "targets": [{"model": "transcription", "formats": ["json"]}]}
+    task_id = create_task(body).json()["id"]
+    assert run_once() == 1
+    (target,) = get_task(api, task_id)["targets"]
+    assert target["error"] == {
+        "code": 400,
+        "message": "The source is 2701 s long; transcription accepts at most 2700 s",
+    }
+    assert target["duration"] == 2701
+    assert target["cost"] == 0
