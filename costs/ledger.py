@@ -88,9 +88,13 @@ def billed_minutes() -> Case:
     return Case(When(BILLED, then=rounded_minutes()), default=None, output_field=IntegerField())
 
 
+def charged_error_q() -> Q:
+    return CHARGED & Q(status=TargetStatus.ERROR, cost__gt=0)
+
+
 def charged_error() -> Case:
     return Case(
-        When(CHARGED & Q(status=TargetStatus.ERROR, cost__gt=0), then=Value(True)),
+        When(charged_error_q(), then=Value(True)),
         default=Value(False),
         output_field=BooleanField(),
     )
