@@ -44,11 +44,12 @@ GROUP_BY_CHOICES: tuple[tuple[str, str], ...] = (
     ("month", "Month"),
 )
 USAGE_REFRESH_KEY = "usage_refresh"
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # AudioShake rounds its minute totals; a ledger total within this many minutes per target of
 # AudioShake's figure is not drift.
 MINUTES_TOLERANCE_PER_TARGET = Decimal("0.01")
 MAX_CHART_MONTHS = 36
+MAX_MINUTES = Decimal(10) ** 11  # what UsageSnapshot.total_minutes holds
 
 
 def month_label(value: date | datetime) -> str:
@@ -453,20 +454,25 @@ def usage_snapshot_refresh(client: "AudioShakeClient") -> int:
     """Copy AudioShake's monthly usage (`GET /tasks/statistics?name=usage`) into
     `UsageSnapshot`, one row per month, replacing what was stored. Called by the poller for
     `WorkItem.Kind.USAGE_REFRESH` items and by `manage.py refresh_usage`; never from a web
-    request. Months that are not `YYYY-MM` are skipped with a warning. Returns the number of
+    request. Months that are not `YYYY-MM`, or whose minutes are not a sane number, are skipped
+    with a warning. Returns the number of
     months stored. Client errors (`AudioShakeError`) propagate to the caller, which retries."""
     months = client.usage_statistics()
     now = timezone.now()
     snapshots = {}
     for usage in months:
         label = str(usage.month or "").strip()
-        if not MONTH_RE.match(label):
+        if not MONTH_RE.fullmatch(label):
             logger.warning("Skipping a usage month AudioShake sent as %r", usage.month)
             continue
         minutes = usage.total_minutes if usage.total_minutes is not None else Decimal(0)
+        targets = int(usage.total_targets or 0)
+        if not minutes.is_finite() or not 0 <= minutes < MAX_MINUTES or not 0 <= targets < 2**31:
+            logger.warning("Skipping %s: %r targets, %r minutes", label, targets, minutes)
+            continue
         snapshots[label] = UsageSnapshot(
             month=label,
-            total_targets=max(int(usage.total_targets or 0), 0),
+            total_targets=targets,
             total_minutes=quantize_credits(minutes),
             fetched_at=now,
         )

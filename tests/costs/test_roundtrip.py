@@ -144,3 +144,15 @@ def test_chunks_are_bounded(project: Project, member: User) -> None:
         )
     chunks = list(ledger_csv(filters=PERIOD, chunk_size=4))
     assert [chunk.count("\r\n") for chunk in chunks] == [1, 4, 4, 2]
+
+
+def test_first_byte_before_the_query(
+    project: Project, member: User, django_assert_num_queries: object
+) -> None:
+    """The header leaves before the database is asked anything; the rows follow in one query."""
+    make_task(user=member, project=project, created_at=utc(2026, 3, 1), targets=[T()])
+    stream = ledger_csv(filters=PERIOD, bom=True)
+    with django_assert_num_queries(0):
+        assert next(stream).startswith("\ufefftask_id,")
+    with django_assert_num_queries(1):
+        assert "".join(stream).count("\r\n") == 1

@@ -111,7 +111,7 @@ class _Months:
 
 
 def test_refresh_skips_months_it_cannot_read(db: None) -> None:
-    """Months that are not YYYY-MM are skipped; missing counts are zero."""
+    """Months that are not YYYY-MM, or whose minutes make no sense, are skipped."""
     from jobs.audioshake import UsageMonth
 
     stored = usage_snapshot_refresh(
@@ -119,6 +119,10 @@ def test_refresh_skips_months_it_cannot_read(db: None) -> None:
             [
                 UsageMonth(month="2026-13", total_targets=1, total_minutes=D(1)),
                 UsageMonth(month="Nov 2026", total_targets=1, total_minutes=D(1)),
+                UsageMonth(month="2026-1O", total_targets=1, total_minutes=D(1)),
+                UsageMonth(month="2026-08", total_targets=1, total_minutes=D("1e20")),
+                UsageMonth(month="2026-07", total_targets=1, total_minutes=D("NaN")),
+                UsageMonth(month="2026-06", total_targets=-1, total_minutes=D(1)),
                 UsageMonth(month="2026-09", total_targets=0, total_minutes=D("12.345")),
             ]
         )
