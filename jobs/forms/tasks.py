@@ -613,21 +613,20 @@ class TaskCreateForm(forms.Form):
         duration = source.duration_seconds if source else None
         seen: dict[tuple[str, str], int] = {}
         for number, row in enumerate(self.rows, start=1):
-            if row.errors or row.model_info is None:
-                continue
-            target = row.intent()
             model = row.model_info
-            label = model.name + (
-                f" ({variant_label(model, target.variant)})" if target.variant else ""
-            )
-            if target.identity in seen:
+            if model is None or "model" in row.errors:
+                continue  # its own error says what is wrong; other fields may still be
+            variant = row.cleaned_data.get("variant", "") if "variant" not in row.errors else ""
+            identity = (model.key, variant)
+            label = model.name + (f" ({variant_label(model, variant)})" if variant else "")
+            if identity in seen:
                 row.add_error(
                     "model",
-                    f"Duplicate target: {label} is already target {seen[target.identity]}. "
+                    f"Duplicate target: {label} is already target {seen[identity]}. "
                     "AudioShake refuses a task with the same target twice.",
                 )
                 continue
-            seen[target.identity] = number
+            seen[identity] = number
             limit_seconds = model.max_input_seconds
             if duration and limit_seconds and duration > limit_seconds:
                 row.add_error(
@@ -666,6 +665,13 @@ class TaskCreateForm(forms.Form):
     @property
     def source_note(self) -> str:
         return source_note(self.source) if self.source else ""
+
+    @property
+    def rows_with_errors(self) -> list[int]:
+        """The numbers (1-based) of the targets that have errors, for the summary on top."""
+        if not self.is_bound:
+            return []
+        return [number for number, row in enumerate(self.rows, start=1) if row.errors]
 
     @property
     def at_max_rows(self) -> bool:

@@ -67,11 +67,6 @@ class TargetIntent:
     transcript_url: str = ""
     transcript_asset: Asset | None = None
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        """Two targets with the same identity are duplicates (the API refuses them)."""
-        return (self.model, self.variant)
-
 
 @dataclass(frozen=True)
 class TaskIntent:

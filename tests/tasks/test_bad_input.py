@@ -295,6 +295,7 @@ def test_errors_keep_what_was_typed(
     response = member_client.post(CREATE, body)
     page = html.unescape(response.content.decode())
     assert "Duplicate target" in page
+    assert "Check target 2: it needs a change (marked below)." in page
     assert "My notes\nsecond line" in page
     form = response.context["form"]
     assert [row["formats"].value() for row in form.rows] == [["flac"], ["mp3"]]

@@ -17,6 +17,13 @@ pytestmark = [
 ]
 
 
+def settled(page: Page) -> None:
+    """Wait until htmx has swapped and settled (new elements get their htmx behaviour a few
+    milliseconds after the swap; a person is never that fast, Playwright is)."""
+    busy = ".htmx-request, .htmx-settling, .htmx-added, .htmx-swapping"
+    expect(page.locator(busy)).to_have_count(0)
+
+
 @pytest.fixture
 def source(make_asset: Callable[..., Asset]) -> Asset:
     seed_fallback()
@@ -41,11 +48,13 @@ def test_full_band_plus_transcription_then_submit(
     page.get_by_role("button", name="Full band").click()
     rows = page.locator("fieldset.target-row")
     expect(rows).to_have_count(6)
+    settled(page)
     expect(total).to_have_text("24")
     expect(page.get_by_text("6 of 20 targets")).to_be_visible()
 
     page.get_by_role("button", name="+ Add target").click()
     expect(rows).to_have_count(7)
+    settled(page)
     new_row = rows.nth(6)
     new_row.get_by_label("Model").select_option("transcription")
     expect(new_row.get_by_role("checkbox", name="json")).to_be_checked()
@@ -94,12 +103,15 @@ def test_remove_row_and_model_change(
     page.get_by_role("button", name="Karaoke").click()
     total = page.get_by_test_id("estimate-total")
     expect(total).to_have_text("8")
+    settled(page)
     page.get_by_role("button", name="Remove Instrumental").click()
     expect(page.locator("fieldset.target-row")).to_have_count(1)
     expect(total).to_have_text("4")
+    settled(page)
     row = page.locator("fieldset.target-row").first
     row.get_by_label("Variant").select_option("high_quality")
     expect(total).to_have_text("6")
+    settled(page)
     row.get_by_label("Model").select_option("music_detection")
     expect(row.get_by_role("checkbox", name="txt")).to_be_visible()
     expect(row.get_by_role("checkbox", name="wav")).to_have_count(0)
@@ -137,3 +149,29 @@ def test_form_works_without_javascript(
     task = Task.objects.get()
     expect(page).to_have_url(f"{live_server.url}{task.get_absolute_url()}")
     context.close()
+
+
+def test_errors_are_shown_next_to_their_row(
+    logged_in_page: Page,
+    live_server: object,
+    source: Asset,
+    project: Project,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """A duplicate target and a format left out are shown on their rows; nothing is created."""
+    page = logged_in_page
+    page.goto(f"{live_server.url}/tasks/new/?asset={source.pk}")
+    page.get_by_role("button", name="Karaoke").click()
+    rows = page.locator("fieldset.target-row")
+    expect(rows).to_have_count(2)
+    settled(page)
+    rows.nth(1).get_by_label("Model").select_option("vocals")
+    expect(rows.nth(1).locator("legend")).to_contain_text("Vocals")
+    settled(page)
+    rows.nth(0).get_by_role("checkbox", name="wav").uncheck()
+    page.get_by_role("button", name="Review and confirm").click()
+    expect(rows.nth(1)).to_contain_text("Duplicate target: Vocals is already target 1.")
+    expect(rows.nth(0)).to_contain_text("Choose at least one output format.")
+    expect(rows.nth(1).get_by_label("Model")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "errors")
+    assert Task.objects.count() == 0
