@@ -72,10 +72,11 @@ class AssetQuerySet(models.QuerySet):
         return self.filter(remote_status=RemoteStatus.READY, remote_expires_at__lte=now + delta)
 
 
-def outputs_storage() -> "Storage":  # callable: resolved lazily, so tests can override it
-    from django.core.files.storage import storages
+def outputs_storage() -> "Storage":
+    """The Output.file storage (a callable, so migrations name it rather than serialise it)."""
+    from jobs.storage import outputs
 
-    return storages["outputs"]
+    return outputs
 
 
 def output_upload_to(instance: "Output", filename: str) -> str:

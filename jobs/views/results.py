@@ -118,7 +118,10 @@ def _mirrored_output(pk: int) -> Output:
 
 def _serve_output(request: HttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
     storage = output.file.storage
-    f = storage.open(output.file.name, "rb")
+    try:
+        f = storage.open(output.file.name, "rb")
+    except FileNotFoundError:
+        raise Http404("The kept copy of this file is missing.") from None
     content_type = mimetypes.guess_type(f"x.{output.format}")[0] or "application/octet-stream"
     return ranged_file_response(
         request,
