@@ -319,11 +319,14 @@ class SharedBudget:
     """At most `AUDIOSHAKE_RATE_LIMIT` requests per second across all pollers (GCRA).
 
     One database row holds the next free slot; each request reserves the slot (one short UPDATE)
-    and sleeps until it. Requests are spaced `1/rate` apart whoever sends them, so any one-second
-    window holds at most `rate + 1` of them. It is handed to the client as its limiter, so every
+    and sleeps until it. Slots are spaced `1 / (rate * HEADROOM)` apart whoever sends them: the
+    5 % headroom absorbs the jitter between a slot and the moment the request reaches AudioShake
+    (a process waking late, then another on time), so that any one-second window seen by the
+    server holds at most `rate` requests. It is handed to the client as its limiter, so every
     request the client sends (downloads and redirects included) takes a slot.
     """
 
+    HEADROOM = 0.95
     MAX_AHEAD = 5.0  # a slot further ahead than this means a clock jumped: start over from now
 
     def __init__(self, *, rate: float | None = None, sleep: Callable[[float], None] = time.sleep):
@@ -336,7 +339,7 @@ class SharedBudget:
 
     def reserve(self) -> float:
         """Take the next slot; returns the seconds to wait for it."""
-        interval = 1.0 / self.rate
+        interval = 1.0 / (self.rate * self.HEADROOM)
         for attempt in range(1, 6):
             try:
                 with transaction.atomic():
@@ -423,7 +426,8 @@ class TrackedClient:
     def __init__(self, client: AudioShakeClient) -> None:
         self._client = client
         self._last_ok_write = 0.0
-        self.failed = False  # set by an outage-type failure during the current item
+        self.failed = False  # set by an outage-type failure during the current cycle
+        self.calls = 0  # calls made through this client
         self.needs_clear = True  # ApiHealth may show failures: clear it on the next success
 
     def __getattr__(self, name: str) -> Any:
@@ -432,6 +436,7 @@ class TrackedClient:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
             try:
                 result = attr(*args, **kwargs)
             except AudioShakeError as exc:
@@ -657,9 +662,14 @@ class Poller:
                 self._probe()
             return 0
         self.keeper.hold(leases)
+        client = self.client()
+        client.failed = False
+        calls_before = client.calls
         handled = 0
         for index, lease in enumerate(leases):
-            if self.stop.is_set() or not self._circuit_allows_more():
+            # Stop early when asked to, or when AudioShake just failed us: the rest of the batch
+            # goes back (not counted as attempts) and waits for the circuit to close.
+            if self.stop.is_set() or client.failed:
                 lease_release(leases[index:])
                 for rest in leases[index:]:
                     self.keeper.drop(rest)
@@ -667,11 +677,10 @@ class Poller:
             self.run_item(lease)
             handled += 1
             self.beat()
+        if circuit == "probe" and client.calls == calls_before:
+            # The probe item needed no call (or never ran): let the next cycle probe again.
+            ApiHealth.objects.filter(pk=1).update(paused_until=timezone.now())
         return handled
-
-    def _circuit_allows_more(self) -> bool:
-        client = self._client
-        return client is None or not client.failed
 
     def _probe(self) -> None:
         try:
@@ -690,7 +699,6 @@ class Poller:
         error = ""
         try:
             client = self.client()
-            client.failed = False
             handler = HANDLERS.get(lease.kind)
             if handler is None:
                 outcome = Outcome.failed(f"No handler for work items of kind {lease.kind!r}")

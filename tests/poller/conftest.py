@@ -1,6 +1,7 @@
 """Factories and helpers for the poller's tests: tasks and assets written the way the web tier
 writes them, the sandbox's control endpoints, and poller subprocesses on the test database."""
 
+import contextlib
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -312,3 +314,144 @@ def listener() -> Iterator[Listener]:
     server = Listener()
     yield server
     server.close()
+
+
+class Proxy:
+    """A TCP forwarder in front of the live server that can be taken down (its port closed,
+    open connections cut) and brought back on the same port: "AudioShake is down"."""
+
+    def __init__(self, target: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.port = 0
+        self._conns: list = []
+        self._lock = threading.Lock()
+        self.sock = None
+        self.up()
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def up(self) -> None:
+        import socket
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        self.sock = sock
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def down(self) -> None:
+        import socket
+
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept(self, sock) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+@pytest.fixture
+def proxy(live_server) -> Iterator[Proxy]:
+    forwarder = Proxy(live_server.url)
+    yield forwarder
+    forwarder.down()
+
+
+def create_remote_tasks(sandbox: Sandbox, count: int) -> list[dict]:
+    """`count` tasks created at the sandbox over its API (one vocals target each)."""
+    session = requests.Session()
+    session.headers.update(sandbox.headers)
+    asset = session.post(
+        f"{sandbox.base}/assets", files={"file": ("song.wav", wav_bytes())}, timeout=30
+    ).json()
+    body = {"assetId": asset["id"], "targets": [{"model": "vocals", "formats": ["wav"]}]}
+
+    def create(_: int) -> dict:
+        return session.post(f"{sandbox.base}/tasks", json=body, timeout=30).json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(create, range(count)))
+
+
+def adopt_remote_tasks(
+    remote: list[dict], *, project: Project, user: User, due: bool = True
+) -> list[Task]:
+    """Local rows for tasks AudioShake already has (as after a submission), each with a
+    task_refresh item, due now unless `due` is False. Bulk writes: fast for thousands."""
+    from jobs.models import SubmissionState, TargetStatus
+
+    now = timezone.now()
+    tasks = Task.objects.bulk_create(
+        Task(
+            form_token=uuid.uuid4(),
+            project=project,
+            created_by=user,
+            source_name="song.wav",
+            source_duration=1.0,
+            remote_id=item["id"],
+            remote_created_at=now - timedelta(minutes=20),
+            submission_state=SubmissionState.SUBMITTED,
+        )
+        for item in remote
+    )
+    Target.objects.bulk_create(
+        Target(
+            task=task,
+            model=item["targets"][0]["model"],
+            formats=["wav"],
+            remote_id=item["targets"][0]["id"],
+            status=TargetStatus.PROCESSING,
+        )
+        for task, item in zip(tasks, remote, strict=True)
+    )
+    WorkItem.objects.bulk_create(
+        WorkItem(
+            kind=WorkItem.Kind.TASK_REFRESH,
+            key=f"task_refresh:{task.pk}",
+            task=task,
+            next_attempt_at=now if due else now + timedelta(hours=1),
+        )
+        for task in tasks
+    )
+    return tasks

@@ -2,6 +2,7 @@
 request budget and the circuit breaker."""
 
 import random
+import time
 import uuid
 from datetime import timedelta
 
@@ -77,14 +78,16 @@ def test_backoff_is_full_jitter_under_the_cap_and_honours_retry_after() -> None:
 
 @pytest.mark.django_db
 def test_shared_budget_spaces_requests_across_callers(settings: object) -> None:
-    """Each reservation takes the next 1/rate slot, whoever asks: 20 requests at 10/s span
-    about 1.9 s of slots."""
+    """Each reservation takes the next slot, whoever asks: 20 requests at 10/s (5 % headroom)
+    take slots spread over 2.1 s."""
     settings.AUDIOSHAKE_RATE_LIMIT = 10
     budgets = [SharedBudget(), SharedBudget()]  # two "pollers" sharing the row
+    started = time.time()
     waits = [budgets[n % 2].reserve() for n in range(20)]
     assert waits[0] == 0
     assert waits == sorted(waits)
-    assert 1.7 < waits[-1] <= 2.0
+    spread = RequestBudget.objects.get(pk=1).next_slot - started
+    assert 2.0 < spread <= 2.2
     assert RequestBudget.objects.count() == 1
 
 

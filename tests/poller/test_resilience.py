@@ -1,0 +1,162 @@
+"""Pollers as processes: shutdown on signals, heartbeats, an AudioShake outage, and four
+pollers sharing one request budget."""
+
+import signal
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from jobs.models import (
+    ApiHealth,
+    Output,
+    PollerHeartbeat,
+    RemoteModel,
+    Task,
+    WorkItem,
+)
+from tests.poller.conftest import adopt_remote_tasks, create_remote_tasks
+from tests.poller.helpers import sandbox_work
+
+SANDBOX_DB = pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idle_poller_exits_within_a_second_of_sigterm(pollers) -> None:
+    """An idle poller stops at once on SIGTERM and marks its heartbeat stopped."""
+    RemoteModel.objects.create(key="vocals", name="Vocals")  # no catalogue sync due
+    poller = pollers("--name", "idle-one", POLLER_IDLE_SLEEP="5")
+    poller.wait_for(lambda line: "event=started" in line)
+    beat = PollerHeartbeat.objects.get(name="idle-one")
+    assert beat.pid == poller.proc.pid
+    assert beat.stopped_at is None
+    time.sleep(0.3)  # into its idle sleep
+    sent = time.monotonic()
+    poller.signal(signal.SIGTERM)
+    assert poller.proc.wait(timeout=5) == 0
+    assert time.monotonic() - sent < 1.0
+    assert PollerHeartbeat.objects.get(name="idle-one").stopped_at is not None
+
+
+@SANDBOX_DB
+def test_second_signal_exits_at_once(sandbox, project, member, pollers) -> None:
+    """While an item is stuck, a second SIGTERM ends the process immediately."""
+    from tests.poller.conftest import make_task
+    from tests.poller.test_submission import uploaded_asset
+
+    asset = uploaded_asset(sandbox, project, member)
+    make_task(project=project, user=member, asset=asset)
+    busy = pollers("--name", "stubborn", SHAKEWEB_POLLER_HOOK="after_create:60")
+    busy.wait_for(lambda line: "poller-hook after_create" in line)
+    busy.signal(signal.SIGTERM)
+    busy.wait_for(lambda line: "event=stopping" in line)
+    sent = time.monotonic()
+    busy.signal(signal.SIGTERM)
+    assert busy.proc.wait(timeout=5) == 1
+    assert time.monotonic() - sent < 1.0
+
+
+@SANDBOX_DB
+def test_poll_tasks_once_runs_one_cycle(sandbox, project, member) -> None:
+    """`poll_tasks --once` syncs the empty catalogue and runs what is due, then returns."""
+    call_command("poll_tasks", "--once", "--name", "once")
+    assert RemoteModel.objects.filter(key="vocals").exists()
+    assert PollerHeartbeat.objects.get(name="once").stopped_at is not None
+
+
+@SANDBOX_DB
+def test_outage_pollers_stay_up_back_off_and_recover(
+    sandbox, project, member, pollers, proxy
+) -> None:
+    """AudioShake unreachable (its port closed) for three seconds with 30 refreshes due: both
+    pollers stay up, calls stay few (one probe at a time, backing off), AudioShake shows as
+    degraded; once it is back they resume within about one backoff cap and refresh everything."""
+    sandbox.faults(instant=False)
+    tasks = adopt_remote_tasks(create_remote_tasks(sandbox, 30), project=project, user=member)
+    RemoteModel.objects.create(key="vocals", name="Vocals")
+    proxy.down()
+    env = {"AUDIOSHAKE_BASE_URL": proxy.url("/sandbox/api"), "POLLER_DEGRADED_AFTER": "3"}
+    fleet = [pollers("--name", f"p{n}", **env) for n in range(2)]
+    for poller in fleet:
+        poller.wait_for(lambda line: "event=started" in line)
+    time.sleep(3)
+
+    assert all(p.proc.poll() is None for p in fleet)
+    health = ApiHealth.objects.get(pk=1)
+    assert health.degraded_since is not None
+    calls = health.consecutive_failures  # every failed call counts once
+    assert 3 <= calls <= 30, calls  # 30 items x 2 pollers x ~15 cycles without the circuit
+    assert not Task.objects.filter(last_refreshed_at__isnull=False).exists()
+
+    proxy.up()
+    back = time.monotonic()
+    deadline = back + 20
+    while ApiHealth.objects.get(pk=1).consecutive_failures:  # the first call that succeeds
+        assert time.monotonic() < deadline, "did not recover"
+        time.sleep(0.02)
+    assert time.monotonic() - back < 0.5 + 1.0  # within the cap (0.5 s here) and a cycle
+    while Task.objects.filter(last_refreshed_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "not everything was refreshed"
+        time.sleep(0.05)
+    health.refresh_from_db()
+    assert health.degraded_since is None
+    assert health.consecutive_failures == 0
+    assert all(p.proc.poll() is None for p in fleet)
+    assert WorkItem.objects.filter(kind="task_refresh", state="failed").count() == 0
+    assert len(tasks) == 30
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="several pollers on one database is a PostgreSQL deployment (SKIP LOCKED); "
+    "run with DATABASE_URL=postgres://...",
+)
+@SANDBOX_DB
+def test_four_pollers_drain_refreshes_once_each_within_the_budget(
+    sandbox, project, member, pollers, settings
+) -> None:
+    """Four pollers drain 120 due refreshes of finished tasks and mirror their 120 outputs:
+    every refresh and every download runs exactly once, and the sandbox's own limiter, set to
+    the budget, never refuses a request (bench/poller_drain.py does 2,000)."""
+    count, budget = 120, 40
+    remote = create_remote_tasks(sandbox, count)
+    sandbox_work()  # instant: every target completes
+    adopt_remote_tasks(remote, project=project, user=member)
+    RemoteModel.objects.create(key="vocals", name="Vocals")
+    sandbox.reset()
+    sandbox.faults(rate_limit_enabled=True, rate_limit_per_second=budget)
+
+    env = {"AUDIOSHAKE_RATE_LIMIT": str(budget), "POLLER_BATCH_SIZE": "10"}
+    fleet = [pollers("--name", f"drain-{n}", **env) for n in range(4)]
+    deadline = time.monotonic() + 60
+    while Output.objects.exclude(mirror_state=Output.MirrorState.MIRRORED).exists() or (
+        Output.objects.count() < count
+    ):
+        assert time.monotonic() < deadline, "not drained"
+        time.sleep(0.2)
+    for poller in fleet:
+        poller.signal(signal.SIGTERM)
+    assert [poller.proc.wait(timeout=15) for poller in fleet] == [0, 0, 0, 0]
+    for poller in fleet:
+        poller.stop()  # already exited: collects the rest of its output
+
+    lines = [row for p in fleet for row in p.items()]
+    runs = Counter((row["kind"], row["item"]) for row in lines)
+    refreshes = {k: v for k, v in runs.items() if k[0] == "task_refresh"}
+    downloads = {k: v for k, v in runs.items() if k[0] == "output_download"}
+    assert len(refreshes) == count
+    assert set(refreshes.values()) == {1}
+    assert len(downloads) == count
+    assert set(downloads.values()) == {1}  # 0 duplicate downloads
+    assert {row["state"] for row in lines if row["kind"] != "catalogue_sync"} == {"done"}
+    assert sandbox.count("GET /tasks/{id}") == count  # no 429, no retry
+    assert not any("HTTP 429" in line for p in fleet for line in p.lines)
+    assert len(set(Output.objects.values_list("file", flat=True))) == count
+    assert all(n > 0 for n in Counter(row["poller"] for row in lines).values())
+    assert timezone.now() - Task.objects.latest("last_refreshed_at").last_refreshed_at < timedelta(
+        minutes=1
+    )
