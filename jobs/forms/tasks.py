@@ -38,7 +38,6 @@ from jobs.services.tasks import (
     TaskIntent,
     credits_text,
     source_expired,
-    source_note,
     source_problem,
 )
 
@@ -332,7 +331,7 @@ class AssetChoiceField(forms.ModelChoiceField):
             parts.append(duration_text(obj.duration_seconds))
         parts.append(str(obj.project))
         note = ""
-        if source_expired(obj):
+        if source_expired(asset=obj):
             note = " (expired: re-uploaded first)" if obj.has_local_copy else " (expired)"
         elif not obj.is_url and obj.remote_status != RemoteStatus.READY:
             note = f" ({obj.get_remote_status_display().lower()})"
@@ -595,7 +594,7 @@ class TaskCreateForm(forms.Form):
         elif not asset and not url_asset:
             self.add_error("asset", "Choose a source: audio from the library or a registered URL.")
         elif asset:
-            problem = source_problem(asset)
+            problem = source_problem(asset=asset)
             if problem:
                 self.add_error("asset", problem)
 
@@ -661,10 +660,6 @@ class TaskCreateForm(forms.Form):
         for row in self.rows:
             row.full_clean()
         return bool(self.rows) and not any(row.errors for row in self.rows)
-
-    @property
-    def source_note(self) -> str:
-        return source_note(self.source) if self.source else ""
 
     @property
     def rows_with_errors(self) -> list[int]:

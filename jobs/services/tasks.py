@@ -254,7 +254,7 @@ class BudgetExceeded(Exception):
 # Sources -----------------------------------------------------------------------------------
 
 
-def source_problem(asset: Asset, *, now: datetime | None = None) -> str | None:
+def source_problem(*, asset: Asset, now: datetime | None = None) -> str | None:
     """Why this asset cannot be a task's source right now, or None when it can."""
     if asset.is_url:
         return None
@@ -263,7 +263,7 @@ def source_problem(asset: Asset, *, now: datetime | None = None) -> str | None:
             f"“{asset.name}” failed to upload to AudioShake"
             f"{': ' + asset.remote_error if asset.remote_error else ''}. Upload it again."
         )
-    if source_expired(asset, now=now) and not asset.has_local_copy:
+    if source_expired(asset=asset, now=now) and not asset.has_local_copy:
         return (
             f"“{asset.name}” expired on AudioShake and no local copy was kept, "
             "so it cannot be sent again. Upload the file again."
@@ -271,7 +271,7 @@ def source_problem(asset: Asset, *, now: datetime | None = None) -> str | None:
     return None
 
 
-def source_expired(asset: Asset, *, now: datetime | None = None) -> bool:
+def source_expired(*, asset: Asset, now: datetime | None = None) -> bool:
     if asset.is_url:
         return False
     if asset.remote_status == RemoteStatus.EXPIRED:
@@ -284,18 +284,18 @@ def source_expired(asset: Asset, *, now: datetime | None = None) -> bool:
     )
 
 
-def source_note(asset: Asset, *, now: datetime | None = None) -> str:
+def source_note(*, asset: Asset, now: datetime | None = None) -> str:
     """What will happen to the source before the task is sent, for the form and confirmation."""
     if asset.is_url:
         return "AudioShake fetches the audio from this URL itself."
-    if source_expired(asset, now=now):
+    if source_expired(asset=asset, now=now):
         return "Expired on AudioShake: the local copy is re-uploaded first, then the task is sent."
     if asset.remote_status in (RemoteStatus.WAITING, RemoteStatus.UPLOADING):
         return "Still uploading to AudioShake: the task is sent when the upload is ready."
     return ""
 
 
-def source_ensure_remote(asset: Asset) -> None:
+def source_ensure_remote(*, asset: Asset) -> None:
     """Ask for the source to be (re-)uploaded now when AudioShake has no usable copy. The
     poller checks again before it submits (`waiting_source`); asking now saves a round."""
     if not asset.is_url and not asset.is_remote_usable:
@@ -316,7 +316,7 @@ class SourceUnavailable(Exception):
     pass
 
 
-def task_for_token(token: uuid.UUID | str) -> Task | None:
+def task_for_token(*, token: uuid.UUID | str) -> Task | None:
     """The task a form token created, if that form was submitted already."""
     return Task.objects.filter(form_token=token).first()
 
@@ -337,10 +337,10 @@ def task_create(
     browser retry or a second tab land on one task. Raises `BudgetExceeded` when the project's
     monthly budget would be exceeded, unless an admin overrides it (recorded on the task), and
     `SourceUnavailable` when the source cannot be sent."""
-    existing = task_for_token(form_token)
+    existing = task_for_token(token=form_token)
     if existing is not None:
         return TaskCreated(task=existing, created=False)
-    problem = source_problem(intent.source)
+    problem = source_problem(asset=intent.source)
     if problem:
         raise SourceUnavailable(problem)
     source = intent.source
@@ -392,7 +392,7 @@ def task_create(
             for target, row in zip(intent.targets, estimate.targets, strict=True)
         )
         enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
-        source_ensure_remote(source)
+        source_ensure_remote(asset=source)
     return TaskCreated(task=task, created=True, budget=check)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -115,7 +116,7 @@ def _estimate_context(state: FormState, catalogue: Catalogue) -> dict[str, Any]:
         "estimate": estimate,
         "estimate_source": source,
         "estimate_problem": problem,
-        "estimate_note": source_note(source) if source else "",
+        "estimate_note": source_note(asset=source) if source else "",
         "budget": budget_check(project=project, amount=estimate.total) if project else None,
     }
 
@@ -178,7 +179,7 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
     form = TaskCreateForm(request.POST, catalogue=catalogue)
     if action.kind == "save_preset":
         return _save_preset(request, form)
-    submitted = task_for_token(form.form_token) if form.token_valid else None
+    submitted = task_for_token(token=form.form_token) if form.token_valid else None
     if submitted is not None:  # a double-click, a retry, a second tab, the back button
         messages.info(request, "This form was submitted already: here is its task.")
         return redirect(submitted)
@@ -262,7 +263,7 @@ def _confirm_page(
             "estimate": estimate,
             "budget": check,
             "error": error,
-            "note": source_note(intent.source),
+            "note": source_note(asset=intent.source),
             "can_override": check.over and request.user.is_team_admin,
             "hidden": _hidden_pairs(form.state, form.form_token),
         },
@@ -445,7 +446,7 @@ def _task_row(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "jobs/tasks/list.html#task_row", context, status=status)
 
 
-def _filtered(tasks: Any, data: dict[str, Any]) -> Any:
+def _filtered(tasks: QuerySet[Task], data: dict[str, Any]) -> QuerySet[Task]:
     if data.get("q"):
         tasks = tasks.filter(task_search(text=data["q"]))
     if data.get("status"):
