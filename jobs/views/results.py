@@ -99,7 +99,6 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             response.status_code = HTMX_STOP_POLLING
         return response
     context |= {
-        "rerun_url": _optional_url("jobs:task_rerun", task.pk),
         "asset_play_url": _optional_url("jobs:asset_audio", task.source_asset_id)
         if task.source_asset_id
         else "",
