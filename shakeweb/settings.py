@@ -283,7 +283,8 @@ SECURE_CSP = {
 # Production hardening (what `check --deploy` asks for), on whenever DEBUG is off.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Preload is on by default in production (check --deploy asks for it); set 0 to opt out.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # plain-HTTP health checks from the container host
 SECURE_PROXY_SSL_HEADER = (
