@@ -103,8 +103,14 @@ def _redact_links(text: str) -> str:
 
 
 def _retry_for(exc: AudioShakeError, lease: Lease) -> Outcome:
+    """Try again after a backoff; errors that waiting does not cure (not a 429, 5xx, timeout or
+    refused key) give up after POLLER_MAX_ATTEMPTS."""
+    message = _redact_links(str(exc))
+    cured_by_waiting = exc.retryable or isinstance(exc, AuthenticationError)
+    if not cured_by_waiting and lease.attempt >= settings.POLLER_MAX_ATTEMPTS:
+        return Outcome.failed(f"Gave up after {lease.attempt} attempts: {message}")
     delay = backoff_delay(lease.attempt, retry_after=exc.retry_after)
-    return Outcome.retry(delay, _redact_links(str(exc)))
+    return Outcome.retry(delay, message)
 
 
 def _test_hook(name: str) -> None:
@@ -225,8 +231,11 @@ def asset_forward(lease: Lease, client: Client) -> Outcome:
             status = RemoteStatus.FAILED
         else:
             outcome = _retry_for(exc, lease)
-            message = f"Upload failed, retrying: {_message(exc)}"
-            status = RemoteStatus.WAITING
+            if outcome.state == WorkItem.State.FAILED:
+                message, status = f"Upload failed: {_message(exc)}", RemoteStatus.FAILED
+            else:
+                message = f"Upload failed, retrying: {_message(exc)}"
+                status = RemoteStatus.WAITING
         with settle(lease, outcome):
             Asset.objects.filter(pk=asset.pk).update(remote_status=status, remote_error=message)
             if status == RemoteStatus.FAILED:
@@ -663,6 +672,10 @@ def task_refresh(lease: Lease, client: Client) -> Outcome:
             outcome = _retry_for(exc, lease)
         record(lease, outcome)
         return outcome
+    except BadResponse as exc:  # garbage instead of the task: later, a few times
+        outcome = _retry_for(exc, lease)
+        record(lease, outcome)
+        return outcome
     now = timezone.now()
     age = now - (task.remote_created_at or task.created_at)
     if remote.is_finished:
@@ -736,6 +749,8 @@ def output_download(lease: Lease, client: Client) -> Outcome:
             except NotFound as exc:  # the link expired (401/403/404/410 from the host)
                 if refreshed:
                     outcome = _retry_for(exc, lease)
+                    if outcome.state == WorkItem.State.FAILED:
+                        return _download_failed(lease, output, f"Not kept: {outcome.error}")
                     record(lease, outcome)
                     return outcome
                 tmp.seek(0)
@@ -757,6 +772,8 @@ def output_download(lease: Lease, client: Client) -> Outcome:
                 return _download_failed(lease, output, f"Not kept: {_message(exc)}.")
             except AudioShakeError as exc:
                 outcome = _retry_for(exc, lease)
+                if outcome.state == WorkItem.State.FAILED:
+                    return _download_failed(lease, output, f"Not kept: {outcome.error}")
                 with settle(lease, outcome):
                     Output.objects.filter(pk=output.pk).update(
                         mirror_error=f"Download failed, retrying: {_redact_links(str(exc))}"

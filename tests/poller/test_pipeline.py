@@ -23,8 +23,8 @@ from jobs.models import (
 )
 from jobs.outbox import enqueue
 from jobs.poller import intent_from_metadata, user_metadata
-from tests.poller.conftest import make_asset, make_task
-from tests.poller.helpers import cycle, run_until
+from tests.poller.conftest import create_remote_tasks, make_asset, make_task
+from tests.poller.helpers import cycle, run_until, sandbox_work
 
 SANDBOX_DB = pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
 
@@ -260,3 +260,19 @@ def test_mirror_refuses_a_foreign_host_without_connecting(
     assert "not an AudioShake output host" in output.mirror_error
     assert listener.connections == 0
     assert WorkItem.objects.get(output=output).state == WorkItem.State.FAILED
+
+
+@SANDBOX_DB
+def test_usage_refresh_copies_audioshakes_monthly_figures(sandbox, project, member) -> None:
+    """The Costs page's `usage_refresh` item stores GET /tasks/statistics?name=usage."""
+    from costs.models import UsageSnapshot
+    from costs.services import usage_refresh_request
+
+    create_remote_tasks(sandbox, 2)
+    sandbox_work()
+    usage_refresh_request()
+    cycle()
+    snapshot = UsageSnapshot.objects.get()
+    assert snapshot.total_targets == 2
+    assert WorkItem.objects.get(kind=WorkItem.Kind.USAGE_REFRESH).state == WorkItem.State.DONE
+    assert sandbox.count("GET /tasks/statistics") == 1
