@@ -158,7 +158,11 @@ def transcript_lines(audio: Audio) -> list[Line]:
             pieces.extend(_syllables(level, a, b, step))
         for chunk in _split_long(pieces, level, step):
             words = tuple(
-                Word(WORD, round(max(times[a] - half, 0.0), 3), round(times[b - 1] + half, 3))
+                Word(
+                    WORD,
+                    round(max(times[a] - half, 0.0), 3),
+                    round(min(times[b - 1] + half, audio.duration), 3),
+                )
                 for a, b in chunk
             )
             lines.append(Line(words))
