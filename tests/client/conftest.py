@@ -38,7 +38,8 @@ def sleeps() -> Sleeps:
 @dataclass
 class StubServer:
     """A threaded HTTP server on 127.0.0.1; `routes[(method, path)]` is a handler function
-    taking the request handler. Records every request it received (method, path, headers)."""
+    taking the request handler (its request body already read, as `handler.body`). Records
+    every request it received (method, path, headers)."""
 
     url: str
     routes: dict[tuple[str, str], Callable[[BaseHTTPRequestHandler], None]]
@@ -57,8 +58,7 @@ def stub_server() -> Iterator[StubServer]:
             path = self.path.split("?", 1)[0]
             received.append((self.command, path, dict(self.headers)))
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            self.body = self.rfile.read(length) if length else b""
             handler = routes.get((self.command, path))
             if handler is None:
                 self.send_response(404)

@@ -2,7 +2,10 @@
 HTTP-date Retry-After, a dropped connection, error bodies in other shapes, redirects, envelopes,
 numbers where strings are documented. (Everything the sandbox can do is in test_contract.py.)"""
 
+import email
+import email.policy
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -69,23 +72,59 @@ def test_upload_is_not_repeated_after_the_body_went_out(stub_server, make_client
     assert len(stub_server.received) == 1
 
 
-def test_upload_is_streamed_as_multipart_with_a_content_type(stub_server, make_client, tmp_path):
-    """The file goes out as multipart field `file`, with its name and an audio content type."""
+def test_upload_is_multipart_with_the_file_its_name_and_type(stub_server, make_client, tmp_path):
+    """The file goes out byte for byte as multipart field `file`, with a safe file name and an
+    audio content type, under a Content-Length (not chunked)."""
     captured = {}
 
     def assets(handler):
-        length = int(handler.headers["Content-Length"])
-        captured["type"] = handler.headers["Content-Type"]
-        captured["length"] = length
+        captured["headers"] = dict(handler.headers)
+        captured["body"] = handler.body
         reply(handler, 200, b'{"id": "a1", "name": "song.flac", "format": "flac"}')
 
     stub_server.routes["POST", "/assets"] = assets
     source = tmp_path / "x.flac"
-    source.write_bytes(b"fLaC" + bytes(3 * 1024 * 1024))
+    content = b"fLaC" + os.urandom(3 * 1024 * 1024 + 17)
+    source.write_bytes(content)
     asset = make_client(stub_server.url).upload_asset(path=source, filename='so"ng\r\n.flac')
     assert asset.id == "a1"
-    assert captured["type"].startswith("multipart/form-data; boundary=")
-    assert captured["length"] > source.stat().st_size
+    headers = captured["headers"]
+    assert "Transfer-Encoding" not in headers
+    boundary = headers["Content-Type"].removeprefix("multipart/form-data; boundary=")
+    message = email.message_from_bytes(
+        f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + captured["body"],
+        policy=email.policy.HTTP,
+    )
+    (part,) = message.iter_parts()
+    assert part.get_content_type() == "audio/flac"
+    assert part.get_param("name", header="content-disposition") == "file"
+    assert part.get_filename() == "so_ng_.flac"
+    assert part.get_payload(decode=True) == content
+    assert captured["body"].endswith(f"\r\n--{boundary}--\r\n".encode())
+
+
+def test_a_file_that_shrinks_during_upload_is_abandoned(stub_server, make_client, tmp_path):
+    """A file cut short mid-upload fails clearly instead of leaving the server waiting."""
+    source = tmp_path / "song.wav"
+    source.write_bytes(b"RIFF" + bytes(8 * 1024 * 1024))
+
+    def assets(handler):
+        reply(handler, 200, b'{"id": "a1"}')
+
+    stub_server.routes["POST", "/assets"] = assets
+    real_read = audioshake._MultipartFile.read
+
+    def read_then_shrink(self, size=-1):
+        piece = real_read(self, size)
+        if self._remaining:  # the body has started going out: cut the file short
+            source.write_bytes(b"RIFF")
+        return piece
+
+    client = make_client(stub_server.url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audioshake._MultipartFile, "read", read_then_shrink)
+        with pytest.raises(audioshake.AudioShakeError, match="got shorter"):
+            client.upload_asset(path=source, filename="song.wav")
 
 
 def test_retry_after_as_an_http_date_is_honoured(stub_server, make_client, sleeps):
