@@ -7,8 +7,8 @@
 
 What comes out are frozen dataclasses, parsed tolerantly (unknown fields ignored, optional fields
 missing or null, numbers sent as strings); what goes wrong is one exception family rooted at
-`AudioShakeError`. The contract is `/work/shared/audioshake-api.md` (in the repository's
-docs), the agreed interface `INTERFACES.md` section 1.
+`AudioShakeError`. It follows the team's AudioShake API contract (audioshake-api.md: what is
+documented, what is inferred) and the agreed client interface (INTERFACES.md, section 1).
 
 Retries. Idempotent GETs are retried on 429, 5xx, timeouts and connection errors, with
 full-jitter exponential backoff (`uniform(0, min(cap, base * 2**attempt))`) or the server's
