@@ -11,8 +11,8 @@ and `csv.writer` takes the fetched tuples as they are.
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, CharField, Expression, Func, TextField, Value, When
-from django.db.models.functions import Cast, Concat, Left, Replace
-from django.db.models.lookups import In
+from django.db.models.functions import Cast, Concat, Left, Length, Replace, Substr
+from django.db.models.lookups import In, LessThanOrEqual
 from django.db.models.sql.compiler import SQLCompiler
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -59,15 +59,22 @@ class UtcIso(Func):
 
 
 class CreditsText(Func):
-    """Credits with two decimal places (`4.00`, `-1.50`); NULL stays NULL."""
+    """Credits with two decimal places (`4.00`, `-1.50`); NULL stays NULL. Pass
+    `nullable=False` for a value known not to be NULL: SQLite then skips a check."""
 
     output_field = CharField()
+
+    def __init__(self, expression: Expression, *, nullable: bool = True) -> None:
+        super().__init__(expression)
+        self.nullable = nullable
 
     def as_sqlite(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: object
     ) -> SqlParams:
-        # printf() turns NULL into 0.00, hence the CASE; the value is computed twice.
+        # printf() turns NULL into 0.00, hence the CASE for a value that may be NULL.
         sql, params = compiler.compile(self.source_expressions[0])
+        if not self.nullable:
+            return f"printf('%%.2f', {sql})", params
         return f"CASE WHEN ({sql}) IS NULL THEN NULL ELSE printf('%%.2f', {sql}) END", [
             *params,
             *params,
@@ -81,10 +88,25 @@ class CreditsText(Func):
         )
 
 
-def joined_formats(expression: Expression) -> Replace:
-    """A JSON list of format names, `["wav", "mp3"]`, as `wav mp3`. Format names are plain
-    words (the catalogue's), so taking out the brackets and quotes is enough."""
+def formats_cell(expression: Expression) -> Case:
+    """A JSON list of format names, `["wav", "mp3"]`, as the cell `wav mp3`, neutralised.
+
+    Format names are plain words from the catalogue, and both databases write such a list as
+    `["a", "b"]` (Django's JSON on SQLite, jsonb's text on PostgreSQL): the cell is the text
+    between `["` and `"]` with `", "` turned into spaces. Its first character is the JSON's
+    third, so the formula check reads that without building the cell twice."""
     text = Cast(expression, TextField())
-    for old, new in (("[", ""), ("]", ""), ('"', ""), (", ", " "), (",", " ")):
-        text = Replace(text, Value(old), Value(new), output_field=TextField())
-    return text
+
+    def joined() -> Replace:
+        inner = Substr(text.copy(), 3, Length(text.copy()) - 4)
+        return Replace(inner, Value('", "'), Value(" "), output_field=TextField())
+
+    return Case(
+        When(LessThanOrEqual(Length(text.copy()), 2), then=Value("")),
+        When(
+            In(Substr(text.copy(), 3, 1), list(FORMULA_START)),
+            then=Concat(Value("'"), joined(), output_field=TextField()),
+        ),
+        default=joined(),
+        output_field=TextField(),
+    )

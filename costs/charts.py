@@ -68,13 +68,16 @@ def colours(count: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(count)]
 
 
-def _svg_open(chart_id: str, width: int, height: int, title: str, desc: str) -> str:
+def _svg_open(
+    chart_id: str, width: int, height: int, title: str, desc: str, css: str = "chart"
+) -> str:
     return format_html(
-        '<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        '<svg xmlns="http://www.w3.org/2000/svg" class="{css}" role="img" '
         'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMinYMin meet" '
         'aria-labelledby="{id}-title {id}-desc" font-family="system-ui, sans-serif" '
         'font-size="12"><title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>',
         id=chart_id,
+        css=css,
         w=width,
         h=height,
         title=title,
@@ -97,15 +100,16 @@ def stacked_columns(
 ) -> SafeString:
     """Vertical columns, one per category (a month), stacked by series (a model)."""
     left, right, top, bottom = 56, 12, 14, 40
-    legend_rows = (len(series) + 3) // 4
-    plot_h = 200
     width = max(480, left + right + 36 * len(categories))
+    legend_columns = max(1, (width - left) // 150)
+    legend_rows = -(-len(series) // legend_columns)
+    plot_h = 200
     height = top + plot_h + bottom + 20 * legend_rows + 8
     plot_w = width - left - right
     totals = [sum((s.values[i] for s in series), Decimal(0)) for i in range(len(categories))]
     top_value = nice_ceiling(max(totals, default=Decimal(0)))
     scale = plot_h / float(top_value)
-    parts = [_svg_open(chart_id, width, height, title, desc)]
+    parts = [_svg_open(chart_id, width, height, title, desc, css="chart wide")]
     for tick in range(5):
         value = top_value * tick / 4
         y = top + plot_h - float(value) * scale
@@ -176,10 +180,10 @@ def stacked_columns(
         )
     )
     legend_top = top + plot_h + bottom
-    column_w = (width - left) / 4
+    column_w = (width - left) / legend_columns
     for i, each in enumerate(series):
-        x = left + column_w * (i % 4)
-        y = legend_top + 20 * (i // 4)
+        x = left + column_w * (i % legend_columns)
+        y = legend_top + 20 * (i // legend_columns)
         parts.append(
             format_html(
                 '<rect x="{}" y="{}" width="12" height="12" fill="{}"/>'
@@ -190,7 +194,7 @@ def stacked_columns(
                 _fmt(x + 17),
                 y + 10,
                 TEXT,
-                _short(each.label, 22),
+                _short(each.label, 20),
             )
         )
     parts.append("</svg>")

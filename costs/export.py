@@ -13,6 +13,7 @@ numbers the export writes itself are left alone, so a negative number stays a nu
 """
 
 import csv
+import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
@@ -22,8 +23,9 @@ from typing import TextIO
 from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
 
-from costs.cells import FORMULA_START, CreditsText, UtcIso, joined_formats, neutralised
+from costs.cells import FORMULA_START, CreditsText, UtcIso, formats_cell, neutralised
 from costs.ledger import (
+    CHARGED,
     LedgerFilters,
     asset_name,
     charged_error_q,
@@ -96,12 +98,15 @@ def ledger_values(*, filters: LedgerFilters) -> QuerySet:
         "c_url": neutralised(source_url()),
         "c_model": _text("model"),
         "c_variant": _text("variant"),
-        "c_formats": neutralised(joined_formats(F("formats"))),
+        "c_formats": formats_cell(F("formats")),
         "c_duration": F("duration_seconds"),
         "c_minutes": Cast(F("billed_minutes"), CharField()),  # text: no converter per row
         "c_rate": CreditsText(F("credits_per_minute")),
-        "c_cost": CreditsText(F("actual_cost")),
-        "c_estimate": CreditsText(F("estimated_cost")),
+        # The cost is formatted inside the rule's branch, where it is known not to be NULL.
+        "c_cost": Case(
+            When(CHARGED, then=CreditsText(F("cost"), nullable=False)), output_field=CharField()
+        ),
+        "c_estimate": CreditsText(F("estimated_cost"), nullable=False),
         "c_status": F("ledger_status"),
         "c_error": F("error_code"),
         "c_metadata": _text("task__metadata"),
@@ -120,18 +125,13 @@ def ledger_rows(*, filters: LedgerFilters, chunk_size: int = CHUNK_SIZE) -> Iter
     return ledger_values(filters=filters).iterator(chunk_size=chunk_size)
 
 
-class _ChunkBuffer:
+class _ChunkBuffer(io.StringIO):
     """The file `csv.writer` writes to: it keeps one chunk of lines until `take()`."""
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
-
     def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
+        text = self.getvalue()
+        self.seek(0)
+        self.truncate()
         return text
 
 
