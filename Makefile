@@ -19,7 +19,7 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/djade --check $$(find templates -name '*.html')
-	$(PY) manage.py makemigrations --check --dry-run -v0
+	SHAKEWEB_TESTING=1 $(PY) manage.py makemigrations --check --dry-run -v0
 
 format: venv
 	.venv/bin/ruff check --fix .
