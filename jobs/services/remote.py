@@ -133,10 +133,12 @@ def _local_file(field: Any) -> Iterator[Path]:
     """A filesystem path for a stored file: the file itself on local storage, else a
     temporary copy streamed from the storage."""
     try:
-        yield Path(field.path)
+        local = Path(field.path)
+    except NotImplementedError:  # a remote storage (S3...): no path
+        local = None
+    if local is not None:
+        yield local
         return
-    except NotImplementedError:
-        pass
     with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
         with field.storage.open(field.name, "rb") as source:
             shutil.copyfileobj(source, tmp, 1024 * 1024)
