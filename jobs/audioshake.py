@@ -58,7 +58,7 @@ from requests.auth import AuthBase
 from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 
-from jobs.ratelimit import TokenBucket, process_limiter
+from jobs.ratelimit import Limiter, process_limiter
 
 __all__ = [
     "AudioShakeClient",
@@ -716,7 +716,7 @@ class AudioShakeClient:
         max_retries: int = 4,
         backoff_base: float = 0.5,
         backoff_cap: float = 60.0,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         output_hosts: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -1109,10 +1109,14 @@ class AudioShakeClient:
         )
 
 
-def get_client() -> AudioShakeClient:
+def get_client(
+    *, max_retries: int | None = None, limiter: Limiter | None = None
+) -> AudioShakeClient:
     """A client configured from the settings as they are now (tests and the admin change them).
 
     The key is `AUDIOSHAKE_API_KEY`, or the sandbox's generated key when the sandbox is on.
+    `max_retries` and `limiter` override the settings' retries and the process-wide rate limiter
+    (the poller passes 0 and its shared, cross-process request budget).
     """
     key = settings.AUDIOSHAKE_API_KEY
     if not key and settings.SANDBOX_ENABLED:
@@ -1126,9 +1130,9 @@ def get_client() -> AudioShakeClient:
         api_key=key,
         connect_timeout=settings.AUDIOSHAKE_CONNECT_TIMEOUT,
         read_timeout=settings.AUDIOSHAKE_READ_TIMEOUT,
-        max_retries=settings.AUDIOSHAKE_MAX_RETRIES,
+        max_retries=settings.AUDIOSHAKE_MAX_RETRIES if max_retries is None else max_retries,
         backoff_base=settings.AUDIOSHAKE_BACKOFF_BASE,
         backoff_cap=settings.AUDIOSHAKE_BACKOFF_CAP,
-        limiter=process_limiter(settings.AUDIOSHAKE_RATE_LIMIT),
+        limiter=limiter or process_limiter(settings.AUDIOSHAKE_RATE_LIMIT),
         output_hosts=settings.AUDIOSHAKE_OUTPUT_HOSTS,
     )

@@ -463,10 +463,7 @@ class TrackedClient:
 
 def poller_client() -> TrackedClient:
     """A client for the poller: no retries inside a call, the shared request budget."""
-    client = get_client()
-    client.max_retries = 0
-    client._limiter = SharedBudget()  # the client's hook for its rate limiter
-    return TrackedClient(client)
+    return TrackedClient(get_client(max_retries=0, limiter=SharedBudget()))
 
 
 # The loop ----------------------------------------------------------------------------------------

@@ -13,8 +13,16 @@ them in the same slot.
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["DEFAULT_RATE", "TokenBucket", "process_limiter"]
+__all__ = ["DEFAULT_RATE", "Limiter", "TokenBucket", "process_limiter"]
+
+
+class Limiter(Protocol):
+    """What the client needs of a rate limiter: block until the next request may go."""
+
+    def acquire(self) -> float: ...
+
 
 DEFAULT_RATE = 50.0  # requests/s: settings.AUDIOSHAKE_RATE_LIMIT's default, under AudioShake's 60
 

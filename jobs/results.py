@@ -7,15 +7,11 @@ import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
-
-from django.utils import timezone
 
 from jobs.audiofile import download_name
-from jobs.models import ApiHealth, Output, PollerHeartbeat, Task
+from jobs.models import Output, Task
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
-POLLER_STALE_AFTER = timedelta(seconds=30)
 
 # Known AudioShake error messages and what the user can do about them.
 HINTS = (
@@ -49,29 +45,6 @@ def output_download_name(output: Output) -> str:
     if target.variant:
         label += f" ({target.variant})"
     return download_name(f"{source} - {label}.{output.format}", output.format)
-
-
-@dataclass(frozen=True)
-class Health:
-    poller_missing: bool
-    poller_last_seen: object
-    api_degraded_since: object
-
-
-def system_health() -> Health:
-    """Two small queries: is a poller alive, is AudioShake degraded."""
-    last = (
-        PollerHeartbeat.objects.filter(stopped_at__isnull=True)
-        .order_by("-last_seen_at")
-        .values_list("last_seen_at", flat=True)
-        .first()
-    )
-    degraded = ApiHealth.objects.filter(pk=1).values_list("degraded_since", flat=True).first()
-    return Health(
-        poller_missing=last is None or timezone.now() - last > POLLER_STALE_AFTER,
-        poller_last_seen=last,
-        api_degraded_since=degraded,
-    )
 
 
 class _Pipe(io.RawIOBase):

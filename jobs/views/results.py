@@ -6,7 +6,6 @@ and the page waits for it."""
 
 import json
 import mimetypes
-from datetime import timedelta
 
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -26,10 +25,10 @@ from jobs.results import (
     compare_candidates,
     output_download_name,
     parse_transcript,
-    system_health,
     target_hint,
     task_zip_stream,
 )
+from jobs.status import is_target_late, poller_health
 
 TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -61,7 +60,7 @@ def _status_context(task: Task) -> dict:
     errors = sum(1 for t in targets if t.status == "error")
     for target in targets:
         target.hint = target_hint(target)
-        target.late = target.status == "processing" and _is_late(task, target, now)
+        target.late = is_target_late(task, target, now)
     return {
         "task": task,
         "targets": targets,
@@ -76,15 +75,9 @@ def _status_context(task: Task) -> dict:
             for o in outputs
             if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
         ],
-        "health": system_health(),
+        "health": poller_health(now=now),
         "cost": task.remote_cost if task.remote_cost is not None else None,
     }
-
-
-def _is_late(task: Task, target: Target, now: timezone.datetime) -> bool:
-    started = task.remote_created_at or task.created_at
-    expected = max(600.0, 3 * (target.duration_seconds or task.source_duration or 0))
-    return now - started > timedelta(seconds=expected)
 
 
 @require_GET

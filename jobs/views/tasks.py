@@ -45,7 +45,6 @@ from jobs.forms.tasks import (
     state_remove_row,
 )
 from jobs.models import Asset, Preset, Task
-from jobs.results import system_health
 from jobs.services.tasks import (
     LIST_STATUS_STATES,
     BudgetCheck,
@@ -65,6 +64,7 @@ from jobs.services.tasks import (
     task_search,
     tasks_for_list,
 )
+from jobs.status import poller_health
 
 TASKS_PER_PAGE = 50
 FORM_PAGE = "jobs/tasks/create.html"
@@ -436,7 +436,7 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
 
 def _task_row(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(tasks_for_list(), pk=pk)
-    health = system_health() if not task.is_finished else None
+    health = poller_health() if not task.is_finished else None
     context = {
         "task": task,
         "poller_missing": health.poller_missing if health else False,
