@@ -115,7 +115,7 @@ def test_query_count_does_not_grow_with_tasks(
     """The page costs the same number of queries with 1 task or 60, filtered or not."""
     spend(project, member, count=1)
     UsageSnapshot.objects.create(month="2026-11", total_targets=1, total_minutes=D("1.5"))
-    # 13 of the page's own, plus the session, the user and the layout's status banners.
+    # 14 of the page's own, plus the session, the user and the layout's status banners.
     with django_assert_max_num_queries(20) as small:
         assert admin_client.get(URL).status_code == 200
     spend(project, member, count=30, model="bass")

@@ -12,6 +12,8 @@ from costs.services import GROUP_BY_CHOICES
 
 
 class Command(BaseCommand):
+    # No system checks: cron runs this often, and an export only reads the ledger.
+    requires_system_checks: list[str] = []
     help = (
         "Write the cost ledger as CSV (one row per target, or a summary per group), with the "
         "Costs page's filters. Without --from/--to: this month and the eleven before it."

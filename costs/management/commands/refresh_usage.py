@@ -12,6 +12,8 @@ from jobs.audioshake import AudioShakeError, get_client
 
 
 class Command(BaseCommand):
+    # No system checks: cron runs this often, and it only fetches and stores a few rows.
+    requires_system_checks: list[str] = []
     help = "Fetch GET /tasks/statistics?name=usage and store it for the Costs page."
 
     def handle(self, *args: Any, **options: Any) -> None:
