@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.files.storage import storages
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import (
@@ -276,3 +278,28 @@ def test_usage_refresh_copies_audioshakes_monthly_figures(sandbox, project, memb
     assert snapshot.total_targets == 2
     assert WorkItem.objects.get(kind=WorkItem.Kind.USAGE_REFRESH).state == WorkItem.State.DONE
     assert sandbox.count("GET /tasks/statistics") == 1
+
+
+@SANDBOX_DB
+def test_kept_output_downloads_after_its_link_expired(sandbox, project, member, client) -> None:
+    """Once mirrored, an output is served from the dashboard's copy: AudioShake's signed link
+    expiring (told to expire at once) changes nothing for the user, and no request goes out."""
+    asset = make_asset(project=project, user=member, status=RemoteStatus.WAITING, local=True)
+    forward(asset)
+    task = make_task(project=project, user=member, asset=asset)
+    run_until(finished(task))
+    output = Output.objects.get(target__task=task)
+    sandbox.faults(link_ttl_seconds=0)  # every link the API hands out is already dead
+    fresh = requests.get(
+        f"{sandbox.base}/tasks/{task.remote_id}", headers=sandbox.headers, timeout=10
+    ).json()
+    link = fresh["targets"][0]["output"][0]["link"]
+    assert requests.get(link, timeout=10).status_code in (403, 410)  # AudioShake's link is dead...
+    before = sandbox.counts()
+    client.force_login(member)
+    response = client.get(reverse("jobs:output_download", args=[output.pk]))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert len(body) == output.size_bytes
+    assert body[:4] == b"RIFF"
+    assert sandbox.counts() == before  # ...the kept copy is served, nothing asked of AudioShake
