@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from jobs.audiofile import download_name
-from jobs.models import Output, Task
+from jobs.models import Output, RemoteModel, Task
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
 
@@ -27,20 +27,60 @@ HINTS = (
 )
 
 
-def target_hint(target: object) -> str:
+URL_HINT = (
+    "AudioShake could not fetch or read the source URL: check that it is public, reachable "
+    "over HTTPS without a login, and serves the audio file itself (not a web page)."
+)
+
+
+def target_hint(target: object, *, url_source: bool = False) -> str:
+    """What the user can do about a target's error, where the message is a known one."""
     message = (getattr(target, "error_message", "") or "").lower()
     if getattr(target, "status", "") != "error" or not message:
         return ""
+    if url_source and "error fetching or processing asset" in message:
+        return URL_HINT
     return next((hint for needle, hint in HINTS if needle in message), "")
+
+
+def model_names(keys: set[str]) -> dict[str, str]:
+    """Display names from the cached catalogue (one query): {"vocals": "Vocals", ...}."""
+    return dict(RemoteModel.objects.filter(key__in=keys).values_list("key", "name"))
+
+
+def comparable_models(task: Task, stems: list[Output]) -> set[str]:
+    """The models of `stems` that another task on the same source also has a kept output of
+    (one query), so "Compare" is offered only where there is something to compare with."""
+    if not stems:
+        return set()
+    source = (
+        {"target__task__source_asset_id": task.source_asset_id}
+        if task.source_asset_id
+        else {"target__task__source_url": task.source_url}
+    )
+    return set(
+        Output.objects.filter(
+            mirror_state=Output.MirrorState.MIRRORED,
+            target__model__in={o.target.model for o in stems},
+            **source,
+        )
+        .exclude(target__task=task)
+        .values_list("target__model", flat=True)
+        .distinct()
+    )
+
+
+def source_stem(task: Task) -> str:
+    """The source's name without its extension ("Live take" for "Live take.wav")."""
+    name = task.source_name or "audio"
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and stem and len(ext) <= 5 else name
 
 
 def output_download_name(output: Output) -> str:
     """`<asset name> - <model>[ (variant)][ residual].<ext>`, sanitised."""
     target = output.target
-    task = target.task
-    source = task.source_name or "audio"
-    if "." in source:
-        source = source.rsplit(".", 1)[0]
+    source = source_stem(target.task)
     label = output.name or target.model
     if target.variant:
         label += f" ({target.variant})"
@@ -85,7 +125,11 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
                 "output": output.name,
                 "format": output.format,
                 "size_bytes": output.size_bytes,
-                "cost": str(target.cost) if target.cost is not None else "",
+                **(
+                    {"cost": str(target.cost) if target.cost is not None else ""}
+                    if getattr(requested_by, "sees_costs", False)
+                    else {}
+                ),
                 "submitted_by": task.created_by.get_username(),
                 "submitted_at": task.created_at.isoformat(),
                 "completed_at": task.completed_at.isoformat() if task.completed_at else "",

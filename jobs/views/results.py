@@ -22,9 +22,12 @@ from jobs.models import Output, Target, Task, WorkItem
 from jobs.ranged import ranged_file_response
 from jobs.results import (
     AUDIO_FORMATS,
+    comparable_models,
     compare_candidates,
+    model_names,
     output_download_name,
     parse_transcript,
+    source_stem,
     target_hint,
     task_zip_stream,
 )
@@ -58,9 +61,16 @@ def _status_context(task: Task) -> dict:
     state = task.overall_state(targets)
     done = sum(1 for t in targets if t.status == "completed")
     errors = sum(1 for t in targets if t.status == "error")
+    names = model_names({t.model for t in targets})
     for target in targets:
-        target.hint = target_hint(target)
+        target.hint = target_hint(target, url_source=bool(task.source_url))
         target.late = is_target_late(task, target, now)
+        target.label = names.get(target.model, target.model)
+    stems = [
+        o
+        for o in outputs
+        if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
+    ]
     return {
         "task": task,
         "targets": targets,
@@ -70,11 +80,8 @@ def _status_context(task: Task) -> dict:
         "total": len(targets),
         "mirroring": mirroring,
         "polling": not task.is_finished or mirroring,
-        "stems": [
-            o
-            for o in outputs
-            if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
-        ],
+        "stems": stems,
+        "comparable": comparable_models(task, stems),
         "health": poller_health(now=now),
         "cost": task.remote_cost if task.remote_cost is not None else None,
     }
@@ -177,7 +184,7 @@ def task_zip(request: HttpRequest, pk: int) -> HttpResponse:
     response = StreamingHttpResponse(
         task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
     )
-    name = download_name(f"{task.source_name or 'task'} - task {task.pk}.zip", "zip")
+    name = download_name(f"{source_stem(task)} - task {task.pk}.zip", "zip")
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 

@@ -38,6 +38,8 @@
         const audible = anySolo ? s.soloed : !s.muted;
         s.audio.volume = audible ? Number(s.volume.value) / 100 : 0;
         s.mute.setAttribute("aria-pressed", String(s.muted));
+        // while any stem is soloed, mute has no effect: say so rather than look broken
+        s.mute.title = anySolo ? "Solo is on: only soloed stems are heard" : "";
         s.solo.setAttribute("aria-pressed", String(s.soloed));
         s.row.classList.toggle("silent", !audible);
       });
@@ -67,6 +69,10 @@
       toggle.textContent = "Play all";
       toggle.setAttribute("aria-pressed", "false");
     });
+    master.addEventListener("loadedmetadata", function () {
+      clock.textContent = fmt(0) + " / " + fmt(master.duration);
+    });
+    if (master.readyState >= 1) clock.textContent = fmt(0) + " / " + fmt(master.duration);
     master.addEventListener("ended", function () {
       stems.forEach(function (s) { s.audio.pause(); });
     });

@@ -33,6 +33,12 @@
         currentLine = line;
       }
     });
+    words.forEach(function (word) {
+      word.addEventListener("click", function () {
+        audio.currentTime = Number(word.dataset.start);
+        audio.play().catch(function () {});
+      });
+    });
     root.querySelectorAll("[data-seek-to]").forEach(function (button) {
       button.addEventListener("click", function () {
         audio.currentTime = Number(button.dataset.seekTo);

@@ -104,7 +104,7 @@ def test_submit_watch_play_and_download(
         expect(rows).to_have_count(n)
         rows.nth(n - 1).get_by_label("Model").select_option(model)
         default = "json" if model == "transcription" else "wav"  # the row re-renders for its model
-        expect(rows.nth(n - 1).get_by_role("checkbox", name=default)).to_be_checked()
+        expect(rows.nth(n - 1).get_by_role("checkbox", name=default)).to_be_checked(timeout=20_000)
     expect(page.get_by_test_id("estimate-total")).to_have_text("3")
     page.get_by_role("button", name="Review and confirm").click()
     screenshot(page, "confirm")

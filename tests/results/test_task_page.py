@@ -121,11 +121,47 @@ def test_status_fragment_says_when_no_poller_runs(member_client, task_factory):
 
 
 def test_error_target_shows_code_message_and_hint(member_client, task_factory):
-    """A failed target shows its code, message and the re-encode hint."""
+    """A failed target on an uploaded file shows its code, message and the re-encode hint."""
     task = task_factory(status="error")
+    task.source_url = ""  # an uploaded asset (since deleted from the library)
+    task.save()
     body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
     assert "Error 400: Error fetching or processing asset" in body
     assert "re-encode it" in body
+    assert "(deleted from the library)" in body
+
+
+def test_error_on_a_url_source_points_at_the_url(member_client, task_factory):
+    """The same error on a URL source says to check the URL, not to re-encode a file."""
+    task = task_factory(status="error")
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "check that it is public" in body
+    assert "re-encode" not in body
+    assert "https://example.com/song.wav" in body
+
+
+def test_credits_hidden_from_members_without_the_cost_permission(
+    client, viewer, member, task_factory
+):
+    """Credits show to those who see costs, not to a viewer without the permission."""
+    task = task_factory(status="completed", mirrored=True)
+    client.force_login(viewer)
+    body = client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert ">Credits<" not in body
+    assert "estimated" not in body
+    manifest = _zip_manifest(client, task)
+    assert all("cost" not in row for row in manifest["files"])
+    viewer.can_view_costs = True
+    viewer.save()
+    body = client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert ">Credits<" in body
+    assert all("cost" in row for row in _zip_manifest(client, task)["files"])
+
+
+def _zip_manifest(client, task):
+    response = client.get(reverse("jobs:task_zip", args=[task.pk]))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    return json.loads(archive.read("manifest.json"))
 
 
 def test_download_serves_the_kept_file_with_a_clean_name(member_client, task_factory):
@@ -197,7 +233,7 @@ def test_transcript_viewer_shows_lines_and_words(member_client, task_factory):
     output.file.save("t.json", ContentFile(json.dumps(doc).encode()))
     body = member_client.get(reverse("jobs:output_transcript", args=[output.pk])).content.decode()
     assert 'class="word" data-start="0.500" data-end="0.900">hello</span>' in body
-    assert "0.5 s" in body
+    assert "0:00.5" in body
 
 
 def test_transcript_viewer_explains_bad_json(member_client, task_factory):
@@ -211,6 +247,15 @@ def test_transcript_viewer_explains_bad_json(member_client, task_factory):
     assert "not valid JSON" in response.content.decode()
 
 
+def test_compare_offered_only_when_another_run_exists(member_client, task_factory):
+    """ "Compare" appears on a stem only once another task on the source kept the same stem."""
+    first = task_factory(status="completed", mirrored=True)
+    url = reverse("jobs:task_detail", args=[first.pk])
+    assert "Compare with another run" not in member_client.get(url).content.decode()
+    task_factory(status="completed", mirrored=True)
+    assert "Compare with another run" in member_client.get(url).content.decode()
+
+
 def test_compare_lists_the_same_stem_from_other_tasks(member_client, task_factory, member, project):
     """A/B candidates are the same stem of the same source from other tasks."""
     first = task_factory(status="completed", mirrored=True)
@@ -222,3 +267,13 @@ def test_compare_lists_the_same_stem_from_other_tasks(member_client, task_factor
     assert response.status_code == 200
     assert f'value="{b.pk}"' in body
     assert reverse("jobs:output_play", args=[b.pk]) in body
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0:00.0"), (83.44, "1:23.4"), (3725.0, "1:02:05.0"), (None, "")]
+)
+def test_clock_filter(seconds, text):
+    """Transcript timestamps read as m:ss.t (h:mm:ss.t past an hour)."""
+    from jobs.templatetags.results import clock
+
+    assert clock(seconds) == text
