@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest
 
 from jobs.status import poller_health
@@ -15,4 +16,6 @@ def system_status(request: HttpRequest) -> dict:
         "poller_last_seen": health.last_seen_at,
         "poller_missing": health.poller_missing,
         "api_degraded_since": health.api_degraded_since,
+        # No AudioShake key: every result comes from the local sandbox, and the UI says so.
+        "sandbox_mode": settings.SANDBOX_ENABLED and not settings.AUDIOSHAKE_API_KEY,
     }
