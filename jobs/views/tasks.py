@@ -418,9 +418,10 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
         return _task_row(request, int(row_pk))
     catalogue = catalogue_load()
     filters = TaskFilterForm(request.GET, catalogue=catalogue)
-    tasks = tasks_for_list()
-    if filters.is_valid():
-        tasks = _filtered(tasks, filters.cleaned_data)
+    # Every valid filter applies; an invalid one is left out of `cleaned_data` and the
+    # table names it as ignored.
+    filters.is_valid()
+    tasks = _filtered(tasks_for_list(), filters.cleaned_data)
     page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "filters": filters,

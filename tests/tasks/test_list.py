@@ -268,3 +268,19 @@ def test_query_count_does_not_grow_with_tasks_or_targets(
     assert len(response.context["tasks"]) == 50
     assert count_queries(member_client, LIST, {"q": "Demo"}, **HTMX) == one_table
     assert count_queries(member_client, LIST, {"row": first.pk}, **HTMX) == one_row
+
+
+def test_one_bad_filter_keeps_the_valid_ones(member_client: Client, make_task: MakeTask) -> None:
+    """An inverted date range ignores only the end date: search and start date still apply,
+    and the banner names only the ignored filter."""
+    late = timezone.now().replace(year=2026, month=12, day=5)
+    wanted = make_task(metadata="double take", created_at=late)
+    make_task(metadata="double take", created_at=late.replace(month=11, day=10))  # too early
+    make_task(metadata="single take", created_at=late)  # no match
+    response = member_client.get(
+        LIST, {"q": "double", "date_from": "2026-11-30", "date_to": "2026-11-01"}
+    )
+    page = response.content.decode()
+    assert listed(response) == [wanted.pk]
+    assert "To: The end date is before the start date. (filter ignored)" in page
+    assert page.count("(filter ignored)") == 1
