@@ -496,15 +496,32 @@ MAX_NAME_LENGTH = 150
 
 
 def sanitise_name(name: str, *, max_length: int = MAX_NAME_LENGTH) -> str:
-    """A display name safe to show and to offer as a download name: no directories, no control
-    or invisible formatting characters (NUL, right-to-left override, zero-width), no leading
-    dots, collapsed whitespace, and at most `max_length` characters keeping the extension."""
+    """A name taken from an uploaded file name, safe to show and to offer as a download name:
+    no directories (only the part after the last slash), no control or invisible formatting
+    characters (NUL, right-to-left override, zero-width), no leading dots, collapsed
+    whitespace, and at most `max_length` characters keeping the extension."""
     name = unicodedata.normalize("NFC", name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = " ".join(name.split()).strip(" .")
-    if not name:
-        return "untitled"
+    return _fit(name, max_length) if name else "untitled"
+
+
+def clean_display_name(name: str, *, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A display name someone typed, kept as typed (slashes, dots and markup included: it is
+    text, escaped when shown, and `download_name` makes the file name safe). Control and
+    invisible formatting characters (bidi overrides, zero-width) are dropped, whitespace runs
+    become one space, and the result has at most `max_length` characters keeping the
+    extension. Returns "" when nothing visible is left."""
+    name = " ".join(unicodedata.normalize("NFC", name or "").split())
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = " ".join(name.split())
+    return _fit(name, max_length) if len(name) > max_length else name
+
+
+def _fit(name: str, max_length: int) -> str:
+    """`name` at most `max_length` characters, keeping a short alphanumeric extension and no
+    spaces or dots at the end of the stem."""
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem or len(ext) > 10 or not ext.isalnum():
         stem, ext = name, ""
@@ -514,9 +531,11 @@ def sanitise_name(name: str, *, max_length: int = MAX_NAME_LENGTH) -> str:
 
 
 def download_name(name: str, fmt: str) -> str:
-    """The file name offered on download: the sanitised display name with the extension of
-    the format the file really is, and no characters Windows refuses."""
-    clean = sanitise_name(name).translate(_WINDOWS_RESERVED)
+    """The file name offered on download: the display name with its slashes as hyphens (a
+    display name may contain them; a file name is never a path), sanitised, with the
+    extension of the format the file really is and no characters Windows refuses."""
+    flat = (name or "").replace("/", "-").replace("\\", "-")
+    clean = sanitise_name(flat).translate(_WINDOWS_RESERVED)
     extensions = FORMAT_EXTENSIONS.get(fmt)
     if extensions and not clean.lower().endswith(extensions):
         clean = f"{clean}{extensions[0]}"

@@ -32,6 +32,7 @@ from jobs.audiofile import (
     FORMAT_EXTENSIONS,
     AudioInfo,
     AudioRejected,
+    clean_display_name,
     compute_peaks,
     probe,
     sanitise_name,
@@ -413,7 +414,7 @@ def asset_register_url(
         asset = Asset.objects.create(
             project=project,
             uploaded_by=user,
-            name=sanitise_name(name or last or parts.hostname or "untitled"),
+            name=clean_display_name(name) or sanitise_name(last or parts.hostname or ""),
             source_url=url,
             format=_format_from_path(parts.path),
             remote_status=RemoteStatus.READY,
@@ -425,9 +426,14 @@ def asset_register_url(
 
 
 def asset_rename(*, asset: Asset, name: str) -> Asset:
-    if not (name or "").strip():
-        raise ValidationError("Enter a name.", code="required")
-    asset.name = sanitise_name(name)
+    """Rename to the typed name, kept as typed (see `clean_display_name`). Raises
+    ValidationError when nothing visible is left."""
+    clean = clean_display_name(name)
+    if not clean:
+        code = "invisible" if name else "required"
+        message = "Enter a name with at least one visible character." if name else "Enter a name."
+        raise ValidationError(message, code=code)
+    asset.name = clean
     asset.save(update_fields=["name", "updated_at"])
     return asset
 

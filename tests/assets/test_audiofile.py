@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from jobs import audiofile
-from jobs.audiofile import AudioRejected, compute_peaks, download_name, probe, sanitise_name
+from jobs.audiofile import (
+    AudioRejected,
+    clean_display_name,
+    compute_peaks,
+    download_name,
+    probe,
+    sanitise_name,
+)
 from tests.assets.media import encoded, fixture, protected_m4a, wav_bytes, with_pssh
 
 
@@ -135,3 +142,45 @@ def test_download_name_matches_the_content():
     assert download_name('mix: "final"?.exe', "wav") == "mix_ _final__.exe.wav"
     assert download_name("take.WAV", "wav") == "take.WAV"
     assert download_name("song.m4a", "m4a") == "song.m4a"
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("My <b>song</b> mix.wav", "My <b>song</b> mix.wav"),
+        ("AC/DC - X.wav", "AC/DC - X.wav"),
+        ("Live 2024/05/01 \\ take 2", "Live 2024/05/01 \\ take 2"),
+        ("../Final mix.wav", "../Final mix.wav"),
+        ("evil\u202egpj\u2066.wav", "evilgpj.wav"),
+        ("nul\x00byte\u200b.wav", "nulbyte.wav"),
+        ("  line\none\ttab  \u2028 sep  ", "line one tab sep"),
+        ("Cafe\u0301 déjà vu", "Café déjà vu"),
+        ("\u202e\u200b \t", ""),
+    ],
+)
+def test_clean_display_name_keeps_what_was_typed(typed, kept):
+    """A typed name keeps its text, slashes and markup; only control and bidi characters go
+    and whitespace is collapsed (nothing printable left gives "")."""
+    assert clean_display_name(typed) == kept
+
+
+def test_clean_display_name_limits_the_length_keeping_the_extension():
+    """A 300-character typed name is cut to 150 characters and keeps its extension."""
+    name = clean_display_name("a/" * 150 + ".wav")
+    assert len(name) == 150
+    assert name.endswith(".wav")
+
+
+@pytest.mark.parametrize(
+    ("name", "offered"),
+    [
+        ("AC/DC - X.wav", "AC-DC - X.wav"),
+        ("Live 2024/05/01\\take 2", "Live 2024-05-01-take 2.wav"),
+        ("../../etc/passwd", "-..-etc-passwd.wav"),
+        ("/", "-.wav"),
+    ],
+)
+def test_download_name_turns_slashes_into_hyphens(name, offered):
+    """A slash in a display name keeps every part of the name in the download name, as a
+    hyphen: never a directory."""
+    assert download_name(name, "wav") == offered

@@ -121,15 +121,49 @@ def test_status_box_polls_while_uploading(viewer_client, make_asset):
 
 @pytest.mark.django_db
 def test_member_renames_and_moves(member_client, stored):
-    """Members rename (sanitised) and move to another active project."""
+    """Members rename (control and bidi characters dropped, the rest kept as typed) and move
+    to another active project."""
     other = Project.objects.create(name="Podcast", code="pod")
     response = member_client.post(url("asset_rename", stored), {"name": "../Final\u202e mix.wav"})
     assert response.status_code == 302
     response = member_client.post(url("asset_move", stored), {"project": other.pk})
     assert response.status_code == 302
     stored.refresh_from_db()
-    assert stored.name == "Final mix.wav"
+    assert stored.name == "../Final mix.wav"
     assert stored.project == other
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "download"),
+    [
+        ("My <b>song</b> mix.wav", "My _b_song_-b_ mix.wav"),
+        ("AC/DC - X.wav", "AC-DC - X.wav"),
+    ],
+)
+def test_rename_keeps_the_whole_typed_name(member_client, stored, typed, download):
+    """A typed name is saved whole (text before a slash included), the page shows markup
+    escaped, and the download name stays a single safe file name."""
+    response = member_client.post(url("asset_rename", stored), {"name": typed}, follow=True)
+    stored.refresh_from_db()
+    assert stored.name == typed
+    escaped = typed.replace("<", "&lt;").replace(">", "&gt;")
+    assert f'<h1 class="asset-title">{escaped}</h1>' in response.text
+    assert f"Renamed to “{escaped}”." in response.text
+    assert "<b>song</b>" not in response.text
+    attachment = member_client.get(url("asset_download", stored))["Content-Disposition"]
+    assert attachment == f'attachment; filename="{download}"'
+
+
+@pytest.mark.django_db
+def test_rename_to_only_invisible_characters_is_refused(member_client, stored):
+    """A name with nothing printable left is refused with a message; the old name stays."""
+    before = stored.name
+    response = member_client.post(url("asset_rename", stored), {"name": "\u202e\u200b"})
+    assert response.status_code == 200
+    assert "Enter a name with at least one visible character." in response.text
+    stored.refresh_from_db()
+    assert stored.name == before
 
 
 @pytest.mark.django_db

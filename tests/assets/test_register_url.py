@@ -109,3 +109,12 @@ def test_invalid_url_form_shows_the_error(member_client, project):
     )
     assert "Confirm that the team has the rights" in response.text
     assert not Asset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_typed_name_is_kept_whole(member_client, project):
+    """A name typed for a URL source keeps its slashes; control characters are dropped."""
+    member_client.post(
+        URL, form("https://cdn.example.com/a.wav", project, **{"url-name": "AC/DC\u202e live"})
+    )
+    assert Asset.objects.get().name == "AC/DC live"
