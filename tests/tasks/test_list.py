@@ -69,17 +69,25 @@ def make_task(member: User, project: Project, ready_asset: Asset) -> MakeTask:
     return make
 
 
+@pytest.fixture
+def costs_client(member: User, member_client: Client) -> Client:
+    """The member, allowed to see costs (`can_view_costs`)."""
+    member.can_view_costs = True
+    member.save()
+    return member_client
+
+
 def listed(response: object) -> list[int]:
     return [task.pk for task in response.context["tasks"]]
 
 
 def test_rows_show_source_targets_summary_cost_and_author(
-    member_client: Client, make_task: MakeTask
+    costs_client: Client, make_task: MakeTask
 ) -> None:
     """A row: source, "3/5 done, 1 error", the models, cost (estimate until known), who."""
     statuses = [TargetStatus.COMPLETED] * 3 + [TargetStatus.ERROR, TargetStatus.PROCESSING]
     task = make_task(statuses=statuses, state=SubmissionState.SUBMITTED, metadata="Take 3")
-    page = member_client.get(LIST).content.decode()
+    page = costs_client.get(LIST).content.decode()
     assert f'<tr id="task-{task.pk}" hx-get="/tasks/?row={task.pk}" hx-trigger="every 2s"' in page
     assert '3/5 done, <span class="error-text">1 error</span>' in page
     assert "model_0, model_1, model_2, model_3 +1" in page
@@ -90,7 +98,7 @@ def test_rows_show_source_targets_summary_cost_and_author(
 
 
 def test_actual_cost_replaces_estimate_when_all_known(
-    member_client: Client, make_task: MakeTask
+    costs_client: Client, make_task: MakeTask
 ) -> None:
     """When AudioShake reported every target's cost, the row shows the actual sum."""
     make_task(
@@ -99,7 +107,7 @@ def test_actual_cost_replaces_estimate_when_all_known(
         completed=True,
         costs=[Decimal(3), Decimal("1.5")],
     )
-    page = member_client.get(LIST).content.decode()
+    page = costs_client.get(LIST).content.decode()
     assert ">4.5<" in page.replace("\n", "").replace(" ", "")
 
 
@@ -243,6 +251,29 @@ def test_polling_row_writes_nothing(member_client: Client, make_task: MakeTask) 
     assert writes == []
 
 
+def test_credits_column_only_for_people_who_see_costs(
+    member_client: Client, member: User, admin_user: User, make_task: MakeTask
+) -> None:
+    """Credits (header and cells, page and polled row) only for `sees_costs`: an admin or a
+    member with `can_view_costs`; a plain member gets the list without them."""
+    task = make_task()  # one pending target, estimated 4
+
+    def credits_shown(client: Client) -> tuple[bool, bool]:
+        page = client.get(LIST).content.decode()
+        row = client.get(LIST, {"row": task.pk}, **HTMX).content.decode()
+        assert f'id="task-{task.pk}"' in page
+        assert f'id="task-{task.pk}"' in row
+        return (">Credits</th>" in page and "~4" in page, "~4" in row)
+
+    assert credits_shown(member_client) == (False, False)
+    member.can_view_costs = True
+    member.save()
+    assert credits_shown(member_client) == (True, True)
+    admin = Client()
+    admin.force_login(admin_user)
+    assert credits_shown(admin) == (True, True)
+
+
 def count_queries(client: Client, *args: object, **kwargs: object) -> int:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(*args, **kwargs)
@@ -250,11 +281,18 @@ def count_queries(client: Client, *args: object, **kwargs: object) -> int:
     return len(queries)
 
 
+@pytest.mark.parametrize("sees_costs", [False, True], ids=["no-costs", "costs"])
 def test_query_count_does_not_grow_with_tasks_or_targets(
-    member_client: Client, make_task: MakeTask, django_assert_num_queries: object
+    member_client: Client,
+    member: User,
+    make_task: MakeTask,
+    django_assert_num_queries: object,
+    sees_costs: bool,
 ) -> None:
     """1 task, then 50 tasks of 20 targets each: the same number of queries for the page,
-    the htmx table and a row fragment."""
+    the htmx table and a row fragment, with and without the Credits column."""
+    member.can_view_costs = sees_costs
+    member.save()
     first = make_task(statuses=[TargetStatus.PROCESSING] * 20, state=SubmissionState.SUBMITTED)
     member_client.get(LIST)  # warm the catalogue and the session
     one = count_queries(member_client, LIST)
