@@ -4,6 +4,7 @@ keeps the "at least one active admin" rule; the admin is the escape hatch."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from accounts.forms import ProjectForm
 from accounts.models import Project, User
 
 
@@ -33,6 +34,7 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectForm  # the same code rules as the Projects page (lower case, clear messages)
     list_display = ["name", "code", "monthly_budget", "archived", "created_at"]
     list_filter = ["archived"]
     search_fields = ["name", "code"]

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from accounts.models import Project, Role, User
+from accounts.services import project_code
 
 
 class MemberInviteForm(forms.Form):
@@ -40,20 +41,35 @@ class FlagForm(forms.Form):
     value = forms.TypedChoiceField(choices=[("1", "on"), ("0", "off")], coerce=lambda v: v == "1")
 
 
+CODE_CHARACTERS = (
+    "Use only letters, digits, hyphens (-) and underscores (_) in the code, "
+    "with no spaces or accents."
+)
+
+
 class ProjectForm(forms.ModelForm):
+    """The Projects page's form, also the Django admin's: a code is saved in lower case."""
+
     class Meta:
         model = Project
         fields = ["name", "code", "monthly_budget", "archived"]
         labels = {"monthly_budget": "Monthly budget (credits)", "archived": "Archived"}
+        error_messages = {
+            "name": {"unique": "Another project already has this name."},
+            "code": {
+                "invalid": CODE_CHARACTERS,
+                "unique": "Another project already uses this code.",
+            },
+        }
         help_texts = {
-            "code": "Short code used in exports: lower-case letters, digits, - and _.",
+            "code": "Short code used in exports: letters, digits, - and _, saved in lower case.",
             "monthly_budget": "Credits per calendar month (UTC). Leave empty for no budget.",
             "archived": "Archived projects keep their history but are no longer offered "
             "for new uploads and tasks.",
         }
 
     def clean_code(self) -> str:
-        return self.cleaned_data["code"].lower()
+        return project_code(self.cleaned_data["code"])
 
     def clean_monthly_budget(self) -> object:
         budget = self.cleaned_data["monthly_budget"]

@@ -154,10 +154,17 @@ def member_set_cost_access(*, member: User, allowed: bool) -> User:
     return member
 
 
+def project_code(code: str) -> str:
+    """A project code as stored: trimmed and lower case (the form checks the characters)."""
+    return code.strip().lower()
+
+
 def project_create(
     *, name: str, code: str, monthly_budget: Decimal | None, archived: bool = False
 ) -> Project:
-    project = Project(name=name, code=code, monthly_budget=monthly_budget, archived=archived)
+    project = Project(
+        name=name, code=project_code(code), monthly_budget=monthly_budget, archived=archived
+    )
     _project_save(project)
     return project
 
@@ -166,7 +173,7 @@ def project_update(
     *, project: Project, name: str, code: str, monthly_budget: Decimal | None, archived: bool
 ) -> Project:
     project.name = name
-    project.code = code
+    project.code = project_code(code)
     project.monthly_budget = monthly_budget
     project.archived = archived
     _project_save(project)

@@ -54,3 +54,16 @@ def test_team_admins_are_not_let_into_the_django_admin(client: Client, admin_use
     response = client.get("/admin/accounts/user/")
     assert response.status_code == 302
     assert response.url.startswith("/admin/login/")
+
+
+def test_admin_lower_cases_a_project_code(root_client: Client) -> None:
+    """The Django admin's project form applies the same code rules as the Projects page."""
+    response = root_client.post(
+        "/admin/accounts/project/add/", {"name": "Film", "code": "FILM-X", "monthly_budget": ""}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Project.objects.get(name="Film").code == "film-x"
+    bad = root_client.post(
+        "/admin/accounts/project/add/", {"name": "Other", "code": "no spaces", "monthly_budget": ""}
+    )
+    assert "Use only letters, digits, hyphens (-) and underscores (_)" in bad.content.decode()

@@ -8,6 +8,11 @@ from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
+CODE_MESSAGE = (
+    "Use only letters, digits, hyphens (-) and underscores (_) in the code, "
+    "with no spaces or accents."
+)
+
 
 def test_admin_creates_a_project(admin_client: Client) -> None:
     """Name, code and budget create a project, listed with its budget."""
@@ -26,6 +31,24 @@ def test_admin_creates_a_project(admin_client: Client) -> None:
     assert "250.50 credits" in html
 
 
+def test_code_help_says_capitals_are_lower_cased(admin_client: Client) -> None:
+    """The form says which characters a code takes and that it is saved in lower case, and
+    never shows Django's "valid slug" wording."""
+    html = admin_client.get("/projects/").content.decode()
+    assert "saved in lower case" in html
+    bad = admin_client.post("/projects/", {"name": "Other", "code": "no spaces"})
+    assert "slug" not in bad.content.decode().lower()
+
+
+def test_capitals_in_a_code_are_lower_cased_when_edited(
+    admin_client: Client, project: Project
+) -> None:
+    """Editing a project lower-cases its code as well."""
+    admin_client.post(f"/projects/{project.pk}/", {"name": "Demo album", "code": "Demo_2"})
+    project.refresh_from_db()
+    assert project.code == "demo_2"
+
+
 def test_project_without_budget(admin_client: Client) -> None:
     """The budget is optional: empty means no budget."""
     response = admin_client.post("/projects/", {"name": "Podcast", "code": "pod"}, follow=True)
@@ -36,9 +59,11 @@ def test_project_without_budget(admin_client: Client) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": "Demo album", "code": "other"}, "Project with this Name already exists."),
-        ({"name": "Other", "code": "DEMO"}, "Project with this Code already exists."),
-        ({"name": "Other", "code": "no spaces"}, "Enter a valid “slug”"),
+        ({"name": "Demo album", "code": "other"}, "Another project already has this name."),
+        ({"name": "Other", "code": "DEMO"}, "Another project already uses this code."),
+        ({"name": "Other", "code": "no spaces"}, CODE_MESSAGE),
+        ({"name": "Other", "code": "café"}, CODE_MESSAGE),
+        ({"name": "Other", "code": "a.b"}, CODE_MESSAGE),
         ({"name": "Other", "code": "o", "monthly_budget": "-1"}, "A budget cannot be negative."),
         ({"name": "Other", "code": "o", "monthly_budget": "lots"}, "Enter a number."),
         ({"name": "", "code": "o"}, "This field is required."),
@@ -80,7 +105,7 @@ def test_invalid_edit_keeps_the_old_title(admin_client: Client, project: Project
     response = admin_client.post(f"/projects/{project.pk}/", {"name": "Taken", "code": "demo"})
     html = response.content.decode()
     assert "<h1>Demo album</h1>" in html
-    assert "Project with this Name already exists." in html
+    assert "Another project already has this name." in html
     project.refresh_from_db()
     assert project.name == "Demo album"
 

@@ -56,3 +56,14 @@ def test_superuser_counts_as_the_remaining_admin(admin_user: User) -> None:
     services.member_set_role(member=admin_user, role=Role.MEMBER)
     admin_user.refresh_from_db()
     assert admin_user.role == Role.MEMBER
+
+
+def test_project_services_lower_case_the_code(project: Project) -> None:
+    """Whoever calls the services (views, commands), a project code is stored in lower case."""
+    created = services.project_create(name="Film", code=" FILM-x ", monthly_budget=None)
+    assert created.code == "film-x"
+    services.project_update(
+        project=project, name="Demo", code="DEMO_2", monthly_budget=None, archived=False
+    )
+    project.refresh_from_db()
+    assert project.code == "demo_2"
