@@ -215,6 +215,17 @@ class BudgetCheck:
         return int(self.after * 100 / self.budget)
 
     @property
+    def over_by(self) -> Decimal:
+        """How far past the budget this task would go (0 within it, or without a budget)."""
+        return max(self.after - self.budget, ZERO) if self.budget is not None else ZERO
+
+    @property
+    def meter_max(self) -> Decimal:
+        """The scale of a budget `<meter>`: the budget, or the total when it goes past it,
+        so an over-budget value lies above `high` (red) instead of being capped at it."""
+        return max(self.budget or ZERO, self.after)
+
+    @property
     def remaining(self) -> Decimal | None:
         return None if self.budget is None else self.budget - self.spent
 

@@ -2,6 +2,7 @@
 warning and the admin's one-time, recorded override."""
 
 import html
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -189,3 +190,45 @@ def test_warning_shown_after_submitting_near_the_budget(
     page = html.unescape(response.content.decode())
     assert "Close to the budget: Demo album's budget this month is 9 credits" in page
     assert Task.objects.count() == 1
+
+
+def meter_of(page: str) -> dict[str, Decimal]:
+    """The budget `<meter>`'s numeric attributes."""
+    tag = re.search(r"<meter [^>]*>", page)
+    assert tag is not None
+    return {k: Decimal(v) for k, v in re.findall(r'(\w+)="([\d.]+)"', tag.group(0))}
+
+
+def test_budget_meter_is_red_over_the_budget(
+    member_client: Client, admin_client: Client, tight: Project, ready_asset: Asset
+) -> None:
+    """Over budget (8 of 5) the meter's scale reaches the total, so the value sits above
+    `high` (the budget) in the red zone, on the live estimate and on the confirmation; the
+    text says by how much."""
+    targets = [{"model": "vocals", "formats": ["wav"]}, {"model": "drums", "formats": ["wav"]}]
+    body = form_body(asset=ready_asset, project=tight, targets=targets)
+    estimate = member_client.post(reverse("jobs:task_estimate"), body).content.decode()
+    confirm = admin_client.post(CREATE, body).content.decode()
+    for page in (estimate, confirm):
+        meter = meter_of(page)
+        assert meter == {
+            "min": 0,
+            "max": 8,
+            "low": 4,
+            "high": 5,
+            "optimum": 0,
+            "value": 8,
+        }
+        assert meter["value"] > meter["high"]
+        assert "3 credits over the budget" in html.unescape(page)
+
+
+def test_budget_meter_within_the_budget(
+    member_client: Client, tight: Project, ready_asset: Asset
+) -> None:
+    """Within budget (4 of 5) the scale is the budget and the value stays below `high`."""
+    body = form_body(asset=ready_asset, project=tight)
+    page = member_client.post(reverse("jobs:task_estimate"), body).content.decode()
+    meter = meter_of(page)
+    assert (meter["max"], meter["high"], meter["value"]) == (5, 5, 4)
+    assert "over the budget" not in page
