@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from accounts.models import Project, Role, User
-from accounts.services import project_code
+from accounts.services import project_code_normalise
 
 
 class MemberInviteForm(forms.Form):
@@ -69,7 +69,7 @@ class ProjectForm(forms.ModelForm):
         }
 
     def clean_code(self) -> str:
-        return project_code(self.cleaned_data["code"])
+        return project_code_normalise(code=self.cleaned_data["code"])
 
     def clean_monthly_budget(self) -> object:
         budget = self.cleaned_data["monthly_budget"]

@@ -154,7 +154,7 @@ def member_set_cost_access(*, member: User, allowed: bool) -> User:
     return member
 
 
-def project_code(code: str) -> str:
+def project_code_normalise(*, code: str) -> str:
     """A project code as stored: trimmed and lower case (the form checks the characters)."""
     return code.strip().lower()
 
@@ -163,7 +163,10 @@ def project_create(
     *, name: str, code: str, monthly_budget: Decimal | None, archived: bool = False
 ) -> Project:
     project = Project(
-        name=name, code=project_code(code), monthly_budget=monthly_budget, archived=archived
+        name=name,
+        code=project_code_normalise(code=code),
+        monthly_budget=monthly_budget,
+        archived=archived,
     )
     _project_save(project)
     return project
@@ -173,7 +176,7 @@ def project_update(
     *, project: Project, name: str, code: str, monthly_budget: Decimal | None, archived: bool
 ) -> Project:
     project.name = name
-    project.code = project_code(code)
+    project.code = project_code_normalise(code=code)
     project.monthly_budget = monthly_budget
     project.archived = archived
     _project_save(project)
