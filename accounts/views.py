@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -28,12 +28,33 @@ class HtmxHttpRequest(HttpRequest):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """Django's set-password step (password resets and invitations). Choosing a new password
-    also lifts a log-in lock-out for that username: only the mailbox owner gets here."""
+    """Django's set-password step (password resets and invitations). Saving the password logs
+    the member in and lands on the dashboard with a welcome; it also lifts a log-in lock-out
+    for that username (only the mailbox owner gets here). A deactivated member's link does not
+    work."""
+
+    post_reset_login = True
+    # Named explicitly: with axes' backend first in AUTHENTICATION_BACKENDS, login() cannot
+    # pick one itself. The password was just set through a valid token, so no axes check.
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    success_url = reverse_lazy("jobs:dashboard")
+
+    def get_user(self, uidb64: str) -> User | None:
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
 
     def form_valid(self, form: Form) -> HttpResponse:
+        invited = not self.user.has_usable_password()
         response = super().form_valid(form)
         axes.utils.reset(username=self.user.get_username())
+        if invited:
+            messages.success(
+                self.request,
+                f"Welcome to the team, {self.user.display_name}! Your password is saved and "
+                "you are logged in.",
+            )
+        else:
+            messages.success(self.request, "Your new password is saved and you are logged in.")
         return response
 
 

@@ -86,7 +86,8 @@ def test_success_before_the_limit_resets_the_count(client: Client, member: User)
 
 
 def test_password_reset_by_email_lifts_the_lockout(client: Client, member: User) -> None:
-    """The reset e-mail's link sets a new password, which also unlocks the log-in."""
+    """The reset e-mail's link sets a new password, logs the member in (the dashboard says
+    so) and unlocks the log-in form for the new password."""
     for _ in range(settings.AXES_FAILURE_LIMIT):
         _login(client, "milo", "wrong")
     done = client.post("/accounts/password_reset/", {"email": "milo@example.com"}, follow=True)
@@ -101,8 +102,10 @@ def test_password_reset_by_email_lifts_the_lockout(client: Client, member: User)
     saved = client.post(
         form.redirect_chain[-1][0], {"new_password1": new, "new_password2": new}, follow=True
     )
-    assert "Password saved" in saved.content.decode()
-    assert _login(client, "milo", new).status_code == 302
+    assert saved.redirect_chain == [("/", 302)]
+    assert "Your new password is saved and you are logged in." in saved.content.decode()
+    assert int(client.session["_auth_user_id"]) == member.pk
+    assert _login(Client(), "milo", new).status_code == 302
 
 
 def test_password_reset_for_unknown_address_looks_the_same(client: Client) -> None:

@@ -56,22 +56,52 @@ def test_adding_a_member_creates_an_invitation(admin_client: Client) -> None:
 
 
 def test_invitation_link_lets_the_new_member_choose_a_password(admin_client: Client) -> None:
-    """The invited member opens the link, chooses a password and can log in with it; the link
-    then stops working."""
+    """The invited member opens the link, chooses a password and lands on the dashboard
+    logged in, with a welcome; the password works for later log-ins and the link then stops
+    working."""
     _invite(admin_client)
     link = re.search(r"http://testserver(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
     guest = Client()
     page = guest.get(link, follow=True)
     assert "Welcome to shakeweb" in page.content.decode()
     assert "Your username is <strong>nina</strong>" in page.content.decode()
+    assert "Save the password and log in</button>" in page.content.decode()
     set_password_url = page.redirect_chain[-1][0]
     done = guest.post(
         set_password_url, {"new_password1": PASSWORD, "new_password2": PASSWORD}, follow=True
     )
-    assert "Password saved" in done.content.decode()
-    assert guest.post("/accounts/login/", {"username": "nina", "password": PASSWORD}).url == "/"
+    assert done.redirect_chain == [("/", 302)]
+    html = done.content.decode()
+    assert "<h1>Dashboard</h1>" in html
+    assert "Welcome to the team, Nina Simone! Your password is saved" in html
+    assert int(guest.session["_auth_user_id"]) == User.objects.get(username="nina").pk
+    login = Client().post("/accounts/login/", {"username": "nina", "password": PASSWORD})
+    assert login.url == "/"
     again = Client().get(link, follow=True)
     assert "This link no longer works" in again.content.decode()
+
+
+def test_deactivated_member_cannot_use_their_invitation(
+    admin_client: Client, admin_user: User
+) -> None:
+    """An invitation link stops working when the member is deactivated: no password is set
+    and nobody is logged in."""
+    _invite(admin_client)
+    link = re.search(r"http://testserver(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    nina = User.objects.get(username="nina")
+    admin_client.post(f"/team/{nina.pk}/active/", {"value": "0"})
+    guest = Client()
+    page = guest.get(link, follow=True)
+    assert "This link no longer works" in page.content.decode()
+    posted = guest.post(
+        page.redirect_chain[-1][0] if page.redirect_chain else link,
+        {"new_password1": PASSWORD, "new_password2": PASSWORD},
+        follow=True,
+    )
+    assert "This link no longer works" in posted.content.decode()
+    assert "_auth_user_id" not in guest.session
+    nina.refresh_from_db()
+    assert not nina.has_usable_password()
 
 
 @pytest.mark.parametrize(
