@@ -87,6 +87,11 @@ class RowState:
     def prefix(self) -> str:
         return f"{ROW_PREFIX}{self.index}"
 
+    @property
+    def model_field_id(self) -> str:
+        """The HTML id of this row's model select (Django's `id_<prefix>-model`)."""
+        return f"id_{self.prefix}-model"
+
     def initial(self) -> dict[str, Any]:
         return {
             "model": self.model,

@@ -122,10 +122,15 @@ def _estimate_context(state: FormState, catalogue: Catalogue) -> dict[str, Any]:
 
 
 def _form_context(
-    request: HttpRequest, form: TaskCreateForm, *, notes: list[str] | tuple[str, ...] = ()
+    request: HttpRequest,
+    form: TaskCreateForm,
+    *,
+    notes: list[str] | tuple[str, ...] = (),
+    focus: str = "",
 ) -> dict[str, Any]:
     return {
         "form": form,
+        "focus": focus,
         "catalogue": form.catalogue,
         "notes": notes,
         "max_targets": max_targets(),
@@ -136,16 +141,48 @@ def _form_context(
 
 
 def _form_page(
-    request: HttpRequest, form: TaskCreateForm, *, notes: list[str] | tuple[str, ...] = ()
+    request: HttpRequest,
+    form: TaskCreateForm,
+    *,
+    notes: list[str] | tuple[str, ...] = (),
+    focus: str = "",
 ) -> HttpResponse:
-    return render(request, FORM_PAGE, _form_context(request, form, notes=notes))
+    return render(request, FORM_PAGE, _form_context(request, form, notes=notes, focus=focus))
+
+
+TARGETS_HEADING = "targets-title"
+
+
+def _focus_after(action: FormAction, posted: FormState, state: FormState) -> str:
+    """The id of the element keyboard focus belongs on after an editing button (the button
+    itself is gone): the new row's model, the first row after a preset, and after a removal
+    the next row, else the previous one, else the Targets heading."""
+    kept = list(state.rows)
+    if action.kind == "add":
+        before = {row.index for row in posted.rows}
+        added = [row for row in kept if row.index not in before]
+        return added[0].model_field_id if added else TARGETS_HEADING
+    if action.kind == "preset":
+        return kept[0].model_field_id if kept else TARGETS_HEADING
+    if action.kind == "remove":
+        order = [row.index for row in posted.rows]
+        at = order.index(action.index) if action.index in order else len(order)
+        by_index = {row.index: row for row in kept}
+        following = [by_index[i] for i in order[at + 1 :] if i in by_index]
+        preceding = [by_index[i] for i in order[:at] if i in by_index]
+        if following or preceding:
+            return (following or preceding[::-1])[0].model_field_id
+        return TARGETS_HEADING
+    return ""
 
 
 def _edited_state(
-    action: FormAction, state: FormState, catalogue: Catalogue
-) -> tuple[FormState, list[str]]:
-    """The form after an editing button: a row added or removed, a preset applied."""
+    action: FormAction, posted: FormState, catalogue: Catalogue
+) -> tuple[FormState, list[str], str]:
+    """The form after an editing button (a row added or removed, a preset applied), notes
+    for the user, and the id of the element that should get keyboard focus."""
     notes: list[str] = []
+    state = posted
     if action.kind == "add":
         state, row = state_add_row(state)
         if row is None:
@@ -160,7 +197,8 @@ def _edited_state(
             state, skipped = state_apply_preset(state, targets, catalogue)
             if skipped:
                 notes.append(f"Left out, not available to this account: {', '.join(skipped)}.")
-    return state_fit(state, catalogue), notes
+    state = state_fit(state, catalogue)
+    return state, notes, _focus_after(action, posted, state)
 
 
 @member_required
@@ -174,8 +212,9 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
         return _form_page(request, TaskCreateForm(catalogue=catalogue, state=state), notes=notes)
     action = form_action(request.POST)
     if action.is_editing:
-        state, notes = _edited_state(action, form_state(request.POST), catalogue)
-        return _form_page(request, TaskCreateForm(catalogue=catalogue, state=state), notes=notes)
+        state, notes, focus = _edited_state(action, form_state(request.POST), catalogue)
+        form = TaskCreateForm(catalogue=catalogue, state=state)
+        return _form_page(request, form, notes=notes, focus=focus)
     form = TaskCreateForm(request.POST, catalogue=catalogue)
     if action.kind == "save_preset":
         return _save_preset(request, form)
@@ -329,11 +368,11 @@ def task_rows_view(request: HttpRequest) -> HttpResponse:
     catalogue = catalogue_load()
     action = form_action(request.POST)
     posted = form_state(request.POST)
-    state, notes = _edited_state(action, posted, catalogue)
+    state, notes, focus = _edited_state(action, posted, catalogue)
     form = TaskCreateForm(catalogue=catalogue, state=state)
     if not request.htmx:
-        return _form_page(request, form, notes=notes)
-    context = _form_context(request, form, notes=notes)
+        return _form_page(request, form, notes=notes, focus=focus)
+    context = _form_context(request, form, notes=notes, focus=focus)
     rows = {row.index: row for row in form.rows}
     if action.kind == "add":
         new = [row for row in form.rows if row.index not in {r.index for r in posted.rows}]

@@ -16,4 +16,17 @@ function bindCounters(root) {
   }
 }
 
+// Keyboard focus after the rows' htmx swaps. "+ Add target", a preset and "Remove" replace
+// the button that had focus, which would leave it on the body. The server marks where it
+// belongs instead (data-focus="<element id>": the new row's model, the first row, the next
+// row or the Targets heading); once htmx has settled, focus it and drop the marker.
+function focusMarked() {
+  const marker = document.querySelector("[data-focus]");
+  if (!marker) return;
+  const target = document.getElementById(marker.dataset.focus);
+  delete marker.dataset.focus;
+  if (target) target.focus();
+}
+
 bindCounters(document);
+document.addEventListener("htmx:afterSettle", focusMarked);

@@ -136,6 +136,7 @@ def test_form_works_without_javascript(
     page.get_by_role("button", name="+ Add target").click()
     rows = page.locator("fieldset.target-row")
     expect(rows).to_have_count(3)
+    expect(rows.nth(2).get_by_label("Model")).to_be_focused()  # autofocus on the new row
     rows.nth(2).get_by_label("Model").select_option("vocals")
     page.get_by_role("button", name="update the form").click()
     expect(rows.nth(2).get_by_role("checkbox", name="wav")).to_be_checked()
@@ -175,3 +176,42 @@ def test_errors_are_shown_next_to_their_row(
     expect(rows.nth(1).get_by_label("Model")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "errors")
     assert Task.objects.count() == 0
+
+
+def test_keyboard_focus_follows_the_rows(
+    logged_in_page: Page, live_server: object, source: Asset, project: Project
+) -> None:
+    """After each htmx swap focus lands where the work continues, never on the body: a
+    preset focuses the first row's model, "+ Add target" the new row's model, "Remove" the
+    next row (or the previous one, or the Targets heading when none is left)."""
+    page = logged_in_page
+    page.goto(f"{live_server.url}/tasks/new/?asset={source.pk}")
+    rows = page.locator("fieldset.target-row")
+    page.get_by_role("button", name="Karaoke").click()
+    expect(rows).to_have_count(2)
+    settled(page)
+    expect(rows.nth(0).get_by_label("Model")).to_be_focused()
+
+    page.get_by_role("button", name="+ Add target").click()
+    expect(rows).to_have_count(3)
+    settled(page)
+    expect(rows.nth(2).get_by_label("Model")).to_be_focused()
+
+    page.get_by_role("button", name="Remove Vocals").click()  # the first row
+    expect(rows).to_have_count(2)
+    settled(page)
+    expect(rows.nth(0).get_by_label("Model")).to_have_value("instrumental")
+    expect(rows.nth(0).get_by_label("Model")).to_be_focused()
+
+    page.get_by_role("button", name="Remove this target").click()  # the last row
+    expect(rows).to_have_count(1)
+    settled(page)
+    expect(rows.nth(0).get_by_label("Model")).to_be_focused()
+
+    page.get_by_role("button", name="Remove Instrumental").click()  # the only row
+    expect(rows).to_have_count(0)
+    settled(page)
+    expect(page.get_by_role("heading", name="Targets")).to_be_focused()
+
+    page.keyboard.press("Tab")  # from the heading on to the first preset
+    expect(page.get_by_role("button", name="Karaoke")).to_be_focused()

@@ -2,6 +2,7 @@
 presets (built-in and team), and the live estimate."""
 
 import html
+import re
 
 import pytest
 from django.test import Client
@@ -125,7 +126,7 @@ def test_htmx_add_row_returns_the_row_and_oob_parts(
     assert response.status_code == 200
     assert '<fieldset class="target-row" id="target-row-1">' in page
     assert 'id="target-row-0"' not in page
-    assert '<div id="targets-footer" class="spread targets-footer" hx-swap-oob="true">' in page
+    assert '<div id="targets-footer" class="spread targets-footer" hx-swap-oob="true"' in page
     assert "2 of 20 targets" in page
     assert 'id="estimate"' in page
     assert "<html" not in page
@@ -312,3 +313,41 @@ def test_team_preset_needs_valid_rows_and_a_free_name(
     assert "A team preset called “stems” exists already" in response.content.decode()
     assert Preset.objects.count() == 1
     assert rows_of(response) == [(0, "vocals", ["wav"])]
+
+
+THREE = [
+    {"model": "vocals", "formats": ["wav"]},
+    {"model": "drums", "formats": ["mp3"]},
+    {"model": "bass", "formats": ["flac"]},
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "targets", "focus"),
+    [
+        ({"add_row": "1"}, THREE, "id_t3-model"),  # the new row
+        ({"remove_row_1": "1"}, THREE, "id_t2-model"),  # the next row
+        ({"remove_row_2": "1"}, THREE, "id_t1-model"),  # the last: the previous row
+        ({"remove_row_0": "1"}, THREE[:1], "targets-title"),  # none left: the heading
+        ({"preset": "builtin:karaoke"}, THREE, "id_t0-model"),  # the first row
+    ],
+)
+def test_edits_say_where_focus_goes(
+    member_client: Client,
+    ready_asset: Asset,
+    project: Project,
+    edit: dict[str, str],
+    targets: list[dict],
+    focus: str,
+) -> None:
+    """With htmx the swap carries `data-focus` (taskform.js moves focus there); without
+    JavaScript the whole form comes back with `autofocus` on that element."""
+    body = form_body(asset=ready_asset, project=project, targets=targets, **edit)
+    fragment = member_client.post(ROWS, body, **HTMX).content.decode()
+    assert f'data-focus="{focus}"' in fragment
+    assert "autofocus" not in fragment
+    page = member_client.post(CREATE, body).content.decode()
+    assert "data-focus" not in page
+    autofocused = re.findall(r"<[^>]*\bautofocus\b[^>]*>", page)
+    assert len(autofocused) == 1
+    assert f'id="{focus}"' in autofocused[0]
