@@ -264,9 +264,11 @@ class BudgetForecast:
 
     @property
     def percent(self) -> int:
+        """Committed spend as a share of the budget; above 100 when over (only the bar is
+        capped)."""
         if self.budget <= 0:
             return 100 if self.committed > 0 else 0
-        return min(100, int(self.committed * 100 / self.budget))
+        return int(self.committed * 100 / self.budget)
 
     @property
     def state(self) -> Literal["over", "runs_out", "within", "idle"]:

@@ -80,3 +80,22 @@ def test_forecasts_read_this_month_only(
     assert ads_forecast.runs_out_on == date(2026, 11, 11)
     assert demo_forecast.state == "idle"
     assert [f.project.code for f in budget_forecasts(now=utc(2026, 11, 6), project=ads)] == ["ads"]
+
+
+def test_percent_is_not_capped_when_over_budget():
+    """6 committed of a 5-credit budget reads 120 %, like the task form says (the bar is capped,
+    the figure is not)."""
+    from decimal import Decimal
+
+    from costs.services import BudgetForecast
+
+    forecast = BudgetForecast(
+        project=None,
+        budget=Decimal(5),
+        spent=Decimal(6),
+        in_flight=Decimal(0),
+        runs_out_on=None,
+        projected=Decimal(6),
+    )
+    assert forecast.percent == 120
+    assert forecast.state == "over"
