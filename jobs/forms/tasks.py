@@ -13,12 +13,14 @@ would; `TaskCreateForm(catalogue=..., state=...)` re-renders an edited form with
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.models import Project, User
@@ -39,6 +41,7 @@ from jobs.services.tasks import (
     credits_text,
     source_expired,
     source_problem,
+    task_source_in_library,
 )
 
 ROW_PREFIX = "t"
@@ -112,6 +115,7 @@ class FormState:
     project: str = ""
     metadata: str = ""
     rows: list[RowState] = field(default_factory=list)
+    rerun_of: str = ""  # the pk of the task this one re-runs (links it: attempt n + 1)
 
     def initial(self) -> dict[str, Any]:
         return {
@@ -180,7 +184,41 @@ def form_state(data: Mapping[str, Any]) -> FormState:
         project=text("project"),
         metadata=text("metadata").replace("\r\n", "\n"),
         rows=rows,
+        rerun_of=text("rerun_of"),
     )
+
+
+def state_pairs(state: FormState) -> list[tuple[str, str]]:
+    """The form's values as (name, value) pairs, as the browser posts them: the hidden
+    inputs of the confirmation, and the data of a re-run's form."""
+    pairs = [
+        ("form_token", state.form_token),
+        ("asset", state.asset),
+        ("url_asset", state.url_asset),
+        ("project", state.project),
+        ("metadata", state.metadata),
+    ]
+    if state.rerun_of:
+        pairs.append(("rerun_of", state.rerun_of))
+    for row in state.rows:
+        pairs.append(("row", str(row.index)))
+        prefix = row.prefix
+        pairs.append((f"{prefix}-model", row.model))
+        pairs += [(f"{prefix}-formats", f) for f in row.formats]
+        for name in ("variant", "language", "transcript_url", "transcript_asset"):
+            if getattr(row, name):
+                pairs.append((f"{prefix}-{name}", getattr(row, name)))
+        if row.residual:
+            pairs.append((f"{prefix}-residual", "on"))
+    return pairs
+
+
+def state_data(state: FormState) -> QueryDict:
+    """The form's values as posted data, to validate a form the server filled in."""
+    data = QueryDict(mutable=True)
+    for name, value in state_pairs(state):
+        data.appendlist(name, value)
+    return data
 
 
 def row_fit_to_model(row: RowState, catalogue: Catalogue) -> RowState:
@@ -263,6 +301,17 @@ def state_from_intent(
         )
         for index, t in enumerate(targets)
     ]
+    return state
+
+
+def rerun_state(*, task: Task, source: Asset, targets: Iterable[Any]) -> FormState:
+    """The form of a re-run: the task's project and metadata, the given source and
+    targets, linked to the task, with a new form token."""
+    state = state_from_intent(
+        source=source, project_id=task.project_id, metadata=task.metadata, targets=targets
+    )
+    state.rerun_of = str(task.pk)
+    state.form_token = str(uuid.uuid4())
     return state
 
 
@@ -646,6 +695,15 @@ class TaskCreateForm(forms.Form):
         data = getattr(self, "cleaned_data", {})
         return data.get("asset") or data.get("url_asset")
 
+    @cached_property
+    def rerun_of(self) -> Task | None:
+        """The task this form re-runs (posted as `rerun_of`); None when it is a new task or
+        that task no longer exists (the new one is then simply not linked)."""
+        pk = _safe_pk(self.state.rerun_of)
+        if pk is None:
+            return None
+        return Task.objects.only("pk", "attempt").filter(pk=pk).first()
+
     def target_intents(self) -> tuple[TargetIntent, ...]:
         return tuple(row.intent() for row in self.rows)
 
@@ -703,13 +761,20 @@ def initial_state(
         if task is None:
             notes.append("That task does not exist; starting from an empty form.")
         else:
+            source = task_source_in_library(task=task)
             state = state_from_intent(
-                source=task.source_asset,
+                source=source,
                 project_id=task.project_id,
                 metadata=task.metadata,
                 targets=task.targets.order_by("position", "id"),
             )
+            state.rerun_of = str(task.pk)
             notes.append(f"Copied from task {task.pk}: change what you need, then review.")
+            if source is None:
+                notes.append(
+                    f"The source of task {task.pk} was deleted from the library: "
+                    "choose another source."
+                )
     elif asset_pk is not None:
         asset = Asset.objects.select_related("project").filter(pk=asset_pk).first()
         if asset is None:

@@ -47,7 +47,7 @@ from jobs.models import (
     WorkItem,
 )
 from jobs.outbox import enqueue
-from jobs.services.assets import asset_ensure_remote
+from jobs.services.assets import asset_ensure_remote, asset_register_url
 
 BUDGET_WARNING_RATIO = Decimal("0.8")
 ZERO = Decimal(0)
@@ -408,62 +408,48 @@ def task_create(
 
 
 # Re-runs -----------------------------------------------------------------------------------
+# A re-run is a new task that goes through the same confirmation as any other (the cost is
+# shown before anything is sent): the view fills the form from `rerun_targets` and
+# `rerun_source`, and its Submit calls `task_create(rerun_of=...)` (attempt n + 1).
 
 RERUNNABLE_STATUSES = (TargetStatus.ERROR, TargetStatus.CANCELLED)
 
 
 def rerun_targets(*, task: Task, failed_only: bool) -> list[Target]:
+    """The targets a re-run copies: all of them, or those that failed or were never sent."""
     targets = list(task.targets.select_related("transcript_asset").order_by("position", "id"))
     if failed_only:
         targets = [t for t in targets if t.status in RERUNNABLE_STATUSES]
     return targets
 
 
-def task_rerun(
-    *,
-    task: Task,
-    user: User,
-    failed_only: bool,
-    catalogue: Catalogue,
-    form_token: uuid.UUID | None = None,
-    budget_override: bool = False,
-) -> TaskCreated:
-    """A new task with the same source, project and metadata: all targets, or only those that
-    failed (or were never sent). Linked with `rerun_of` and `attempt = n + 1`; the source is
-    re-uploaded first when its AudioShake copy expired. Same budget check as a new task."""
-    targets = rerun_targets(task=task, failed_only=failed_only)
-    if not targets:
-        raise ValidationError("This task has no failed targets to re-run.")
-    source = task.source_asset
-    if source is None:
+def task_source_in_library(*, task: Task) -> Asset | None:
+    """The library asset of a task's source: its own, or for a URL source whose entry was
+    deleted, the entry that has the same URL now. None when the source is gone."""
+    if task.source_asset is not None:
+        return task.source_asset
+    if task.source_url:
+        return Asset.objects.filter(source_url=task.source_url).order_by("pk").first()
+    return None
+
+
+def rerun_source(*, task: Task, user: User) -> Asset:
+    """The source a re-run sends: the task's asset; a URL source deleted from the library is
+    registered again (AudioShake fetches URLs itself, so nothing is lost). Raises
+    `SourceUnavailable` when a file source was deleted, `ValidationError` when the URL
+    cannot be registered again."""
+    source = task_source_in_library(task=task)
+    if source is not None:
+        return source
+    if not task.source_url:
         raise SourceUnavailable(
-            "The source of this task is no longer in the library, so it cannot be re-run."
+            "The source of this task was deleted from the library, so it cannot be re-run "
+            "as it was. Use “Edit and re-run” with another source."
         )
-    intent = TaskIntent(
-        project=task.project,
-        source=source,
-        metadata=task.metadata,
-        targets=tuple(
-            TargetIntent(
-                model=t.model,
-                formats=tuple(t.formats),
-                variant=t.variant,
-                residual=t.residual,
-                language=t.language,
-                transcript_url=t.transcript_url,
-                transcript_asset=t.transcript_asset,
-            )
-            for t in targets
-        ),
+    source, _ = asset_register_url(
+        url=task.source_url, project=task.project, user=user, name=task.source_name
     )
-    return task_create(
-        intent=intent,
-        user=user,
-        form_token=form_token or uuid.uuid4(),
-        catalogue=catalogue,
-        budget_override=budget_override,
-        rerun_of=task,
-    )
+    return source
 
 
 # Team presets ------------------------------------------------------------------------------

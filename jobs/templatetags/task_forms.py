@@ -1,7 +1,6 @@
-"""Template helpers of the task screens: credits and durations as text, and a fresh form
-token for forms that create a task (the re-run buttons)."""
+"""Template helpers of the task screens: credits and durations as text, budget meter marks,
+status badges and the re-run count."""
 
-import uuid
 from decimal import Decimal
 
 from django import template
@@ -26,12 +25,6 @@ def credits(value: Decimal | int | float | None) -> str:
 def hms(seconds: float | int | None) -> str:
     """Seconds as m:ss or h:mm:ss."""
     return duration_text(float(seconds)) if seconds not in (None, "") else "unknown"
-
-
-@register.simple_tag
-def new_form_token() -> str:
-    """A new idempotency key for a form that creates a task (one per rendered form)."""
-    return str(uuid.uuid4())
 
 
 @register.filter

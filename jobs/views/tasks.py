@@ -7,6 +7,7 @@ intent that the poller sends.
 """
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -38,10 +39,13 @@ from jobs.forms.tasks import (
     form_state,
     initial_state,
     max_targets,
+    rerun_state,
     row_fit_to_model,
     state_add_row,
     state_apply_preset,
+    state_data,
     state_fit,
+    state_pairs,
     state_remove_row,
 )
 from jobs.models import Asset, Preset, Task
@@ -55,12 +59,13 @@ from jobs.services.tasks import (
     budget_check,
     credits_text,
     preset_save,
+    rerun_source,
+    rerun_targets,
     source_note,
     task_create,
     task_estimate,
     task_for_token,
     task_has_model,
-    task_rerun,
     task_search,
     tasks_for_list,
 )
@@ -249,6 +254,7 @@ def _review_or_submit(
             form_token=uuid.UUID(form.form_token),
             catalogue=form.catalogue,
             budget_override=request.POST.get("budget_override") == "1",
+            rerun_of=form.rerun_of,
         )
     except BudgetExceeded as exc:  # spent changed since the review, or no override ticked
         if admin:
@@ -268,9 +274,12 @@ def _review_or_submit(
 
 def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None) -> None:
     count = task.targets.count()
+    what = "Task"
+    if task.rerun_of_id:
+        what = f"Re-run of task {task.rerun_of_id} (attempt {task.attempt})"
     messages.success(
         request,
-        f"Task queued: {count} target{'s' if count != 1 else ''}, about "
+        f"{what} queued: {count} target{'s' if count != 1 else ''}, about "
         f"{credits_text(task.estimated_cost)} credits. It is sent to AudioShake in a moment.",
     )
     if task.budget_override_by_id:
@@ -304,31 +313,10 @@ def _confirm_page(
             "error": error,
             "note": source_note(asset=intent.source),
             "can_override": check.over and request.user.is_team_admin,
-            "hidden": _hidden_pairs(form.state, form.form_token),
+            "hidden": state_pairs(replace(form.state, form_token=form.form_token)),
+            "rerun_of": form.rerun_of,
         },
     )
-
-
-def _hidden_pairs(state: FormState, token: str) -> list[tuple[str, str]]:
-    """The form's values as hidden inputs, so the confirmation posts the same form again."""
-    pairs = [
-        ("form_token", token),
-        ("asset", state.asset),
-        ("url_asset", state.url_asset),
-        ("project", state.project),
-        ("metadata", state.metadata),
-    ]
-    for row in state.rows:
-        pairs.append(("row", str(row.index)))
-        prefix = row.prefix
-        pairs.append((f"{prefix}-model", row.model))
-        pairs += [(f"{prefix}-formats", f) for f in row.formats]
-        for name in ("variant", "language", "transcript_url", "transcript_asset"):
-            if getattr(row, name):
-                pairs.append((f"{prefix}-{name}", getattr(row, name)))
-        if row.residual:
-            pairs.append((f"{prefix}-residual", "on"))
-    return pairs
 
 
 def _save_preset(request: HttpRequest, form: TaskCreateForm) -> HttpResponse:
@@ -402,47 +390,29 @@ def task_estimate_view(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@require_GET
 def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Re-run a task (`failed_only=1`: only its failed targets) as a new, linked task."""
+    """`/tasks/<pk>/rerun/` (`?failed_only=1`: only its failed targets): the confirmation of a
+    new task linked to this one, with its targets, estimate and budget, or the form with what
+    must change first. Nothing is created here: the confirmation's Submit creates the task,
+    once per form token, like any new task."""
     task = get_object_or_404(Task.objects.select_related("project", "source_asset"), pk=pk)
-    failed_only = request.POST.get("failed_only") in ("1", "on", "true")
-    try:
-        token = uuid.UUID(request.POST.get("form_token", ""))
-    except ValueError:
-        token = None
-    try:
-        result = task_rerun(
-            task=task,
-            user=request.user,
-            failed_only=failed_only,
-            catalogue=catalogue_load(),
-            form_token=token,
-            budget_override=request.POST.get("budget_override") == "1",
-        )
-    except BudgetExceeded as exc:
-        messages.error(
-            request,
-            f"Not re-run. {exc.check.message} "
-            + (
-                "Use “Edit and re-run” to override it once."
-                if request.user.is_team_admin
-                else "Ask an admin."
-            ),
-        )
+    failed_only = request.GET.get("failed_only") in ("1", "on", "true")
+    targets = rerun_targets(task=task, failed_only=failed_only)
+    if not targets:
+        messages.error(request, "This task has no failed targets to re-run.")
         return redirect(task)
+    try:
+        source = rerun_source(task=task, user=request.user)
     except (SourceUnavailable, ValidationError) as exc:
         messages.error(request, f"Not re-run. {' '.join(getattr(exc, 'messages', [str(exc)]))}")
         return redirect(task)
-    if result.created:
-        what = "its failed targets" if failed_only else "it"
-        _report_created(request, result.task, result.budget)
-        messages.info(
-            request, f"Re-ran {what} from task {task.pk} (attempt {result.task.attempt})."
-        )
-    else:
-        messages.info(request, "This re-run was submitted already: here is its task.")
-    return redirect(result.task)
+    state = rerun_state(task=task, source=source, targets=targets)
+    form = TaskCreateForm(state_data(state), catalogue=catalogue_load())
+    if not form.is_valid():
+        note = f"Re-run of task {task.pk}: change what is marked, then review."
+        return _form_page(request, form, notes=[note])
+    return _review_or_submit(request, form, confirmed=False)
 
 
 # The list ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ FIELDS = [
     "save_preset",
     "preset_name",
     "budget_override",
+    "rerun_of",
     "remove_row_0",
     "remove_row_x",
 ]
