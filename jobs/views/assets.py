@@ -34,6 +34,7 @@ from jobs.forms.assets import (
 from jobs.models import Asset
 from jobs.ranged import ranged_file_response
 from jobs.services import assets as services
+from jobs.services.tasks import source_problem
 from jobs.upload_handlers import HashingUploadHandler, UploadRefusal, size_limit_message
 
 PAGE_SIZE = 25
@@ -203,6 +204,8 @@ def _detail_context(request: HttpRequest, asset: Asset, **forms: object) -> dict
         "rename_form": forms.get("rename_form") or AssetRenameForm(initial={"name": asset.name}),
         "move_form": forms.get("move_form") or AssetMoveForm(initial={"project": asset.project_id}),
         "can_delete": services.asset_can_delete(asset=asset, user=request.user),
+        # Why a task cannot use it (the task form's own rule), in place of "Use in a task".
+        "source_problem": source_problem(asset=asset),
         "keep_local_copy": settings.ASSET_KEEP_LOCAL_COPY,
         "now": timezone.now(),
     }

@@ -68,3 +68,48 @@ def test_upload_two_files_then_watch_the_forward(
     screenshot(page, "asset-page")
     asset.refresh_from_db()
     assert asset.remote_id
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_asset_page_leads_to_a_task_or_says_why_not(
+    logged_in_page, live_server, make_asset, screenshot
+):
+    """A usable asset's page has a "Use in a task" button that opens the task form with it;
+    an expired asset with no local copy has no button and says why, with the way out."""
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    page = logged_in_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    data = wav_bytes(seconds=2.0, rate=16000, swell=True)
+    usable = make_asset(
+        name="AC/DC - <b>Live</b> take.wav",
+        remote_id="cmn5h1wv600edx8fgoboeeg06",
+        remote_expires_at=timezone.now() + timedelta(hours=30),
+        peaks=[round(0.1 + 0.8 * abs(((i % 40) - 20) / 20), 3) for i in range(200)],
+        size_bytes=len(data),
+        channels=1,
+        sample_rate=16000,
+    )
+    usable.file.save("ignored", ContentFile(data))
+    page.goto(f"{live_server.url}/assets/{usable.pk}/")
+    expect(page.get_by_role("heading", name="AC/DC - <b>Live</b> take.wav")).to_be_visible()
+    screenshot(page, "usable")
+    page.get_by_role("link", name="Use in a task").click()
+    expect(page).to_have_url(f"{live_server.url}/tasks/new/?asset={usable.pk}")
+    expect(page.get_by_role("heading", name="New task")).to_be_visible()
+
+    gone = make_asset(
+        name="Old interview.wav",
+        remote_id="cold",
+        remote_expires_at=timezone.now() - timedelta(hours=5),
+    )
+    page.goto(f"{live_server.url}/assets/{gone.pk}/")
+    expect(page.get_by_role("link", name="Use in a task")).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Cannot be used in a task")).to_contain_text(
+        "expired on AudioShake and no local copy was kept"
+    )
+    screenshot(page, "expired")

@@ -273,3 +273,67 @@ def test_ensure_remote_leaves_usable_assets_alone(make_asset):
     assert asset_ensure_remote(ready) is True
     assert asset_ensure_remote(link) is True
     assert not WorkItem.objects.exists()
+
+
+TASK_LINK = '<a class="btn" href="/tasks/new/?asset={pk}">Use in a task</a>'
+
+
+@pytest.mark.django_db
+def test_members_get_a_use_in_a_task_button(member_client, viewer_client, make_asset):
+    """A usable asset's page links members to the task form with the asset chosen; viewers,
+    who cannot start tasks, get no button."""
+    ready = make_asset(remote_expires_at=timezone.now() + timedelta(hours=5))
+    waiting = make_asset(remote_status=RemoteStatus.WAITING)
+    url_source = make_asset(source_url="https://cdn.example.com/a.wav")
+    assert reverse("jobs:task_create") == "/tasks/new/"
+    for asset in (ready, waiting, url_source):
+        page = member_client.get(url("asset_detail", asset)).text
+        assert TASK_LINK.format(pk=asset.pk) in page
+    assert "Use in a task" not in viewer_client.get(url("asset_detail", ready)).text
+
+
+@pytest.mark.django_db
+def test_expired_asset_with_a_local_copy_can_still_be_used(member_client, stored):
+    """An expired upload whose local copy is kept keeps the button: it is sent again first."""
+    Asset.objects.filter(pk=stored.pk).update(
+        remote_id="cold", remote_expires_at=timezone.now() - timedelta(hours=1)
+    )
+    page = member_client.get(url("asset_detail", stored)).text
+    assert TASK_LINK.format(pk=stored.pk) in page
+    assert "It is uploaded again automatically when a task needs it." in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"remote_status": RemoteStatus.READY, "expired_hours_ago": 3},
+            "expired on AudioShake and no local copy was kept",
+        ),
+        ({"remote_status": RemoteStatus.EXPIRED}, "expired on AudioShake and no local copy"),
+        (
+            {"remote_status": RemoteStatus.FAILED, "remote_error": "Unsupported file (415)"},
+            "failed to upload to AudioShake: Unsupported file (415)",
+        ),
+    ],
+)
+def test_unusable_asset_says_why_instead_of_a_button(
+    member_client, viewer_client, make_asset, fields, reason
+):
+    """Expired with no local copy left (or failed): no button; members read why it cannot be
+    used and how to fix it, and everyone reads it in the status box."""
+    fields = dict(fields)
+    hours = fields.pop("expired_hours_ago", None)
+    if hours is not None:
+        fields["remote_expires_at"] = timezone.now() - timedelta(hours=hours)
+    asset = make_asset(name="Gone.wav", remote_id="cold", **fields)
+    page = member_client.get(url("asset_detail", asset)).text
+    assert "Use in a task" not in page
+    assert "/tasks/new/?asset=" not in page
+    assert "Cannot be used in a task" in page
+    assert reason in page
+    assert f'href="{reverse("jobs:asset_upload")}?project={asset.project_id}"' in page
+    if fields["remote_status"] != RemoteStatus.FAILED:
+        viewer_page = viewer_client.get(url("asset_detail", asset)).text
+        assert "It cannot be used in a task any more." in viewer_page

@@ -195,3 +195,14 @@ def test_query_count_does_not_grow(
     with django_assert_num_queries(8):
         response = viewer_client.get(URL, {"sort": "name"})
     assert len(names(response)) == min(rows, 25)
+
+
+@pytest.mark.django_db
+def test_expired_without_local_copy_says_so_in_the_row(viewer_client, make_asset):
+    """An expired row whose local copy is gone says it cannot be used again; an expired row
+    with a local copy does not."""
+    make_asset(name="gone.wav", remote_expires_at=timezone.now() - timedelta(hours=2))
+    response = viewer_client.get(URL)
+    assert "No copy left: upload the file again to use it" in response.text
+    Asset.objects.filter(name="gone.wav").update(file="assets/aa/kept")
+    assert "No copy left" not in viewer_client.get(URL).text
