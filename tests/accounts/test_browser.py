@@ -167,3 +167,56 @@ def test_viewer_sees_why_a_page_is_refused(
     page.goto(f"{live_server.url}/team/")
     expect(page.get_by_text("Only team admins can do this.")).to_be_visible()
     screenshot(page, "forbidden")
+
+
+def test_invited_member_sets_a_password_and_lands_logged_in(
+    page: Page,
+    live_server: object,
+    admin_user: User,
+    project: Project,
+    screenshot: object,
+    console_errors: list[str],
+) -> None:
+    """The invitation link's set-password step ends on the dashboard, logged in, welcomed."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _log_in(page, live_server.url, "ada")
+    page.goto(f"{live_server.url}/team/")
+    page.get_by_label("Username", exact=True).fill("nina")
+    page.get_by_label("E-mail").fill("nina@example.com")
+    page.get_by_label("Name (optional)").fill("Nina Simone")
+    page.get_by_role("button", name="Add and create the invitation").click()
+    link = page.get_by_role("textbox", name="Invitation link").input_value()
+    screenshot(page, "team-invitation")
+
+    guest = page.context.browser.new_context().new_page()
+    guest.set_viewport_size({"width": 1280, "height": 800})
+    guest.goto(link)
+    expect(guest.get_by_role("heading", name="Welcome to shakeweb")).to_be_visible()
+    guest.get_by_label("New password", exact=True).fill(PASSWORD)
+    guest.get_by_label("New password confirmation").fill(PASSWORD)
+    guest.get_by_role("button", name="Save the password and log in").click()
+    expect(guest.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(guest.get_by_role("status")).to_contain_text("Welcome to the team, Nina Simone!")
+    expect(guest.get_by_role("button", name="Log out")).to_be_visible()
+    screenshot(guest, "welcomed")
+    guest.context.close()
+    assert console_errors == []
+
+
+def test_project_code_is_lower_cased_or_refused_plainly(
+    page: Page, live_server: object, admin_user: User, screenshot: object
+) -> None:
+    """A code with capitals is saved in lower case; one with a space is refused in words."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, live_server.url, "ada")
+    page.goto(f"{live_server.url}/projects/")
+    page.get_by_label("Name").fill("Film X")
+    page.get_by_label("Code").fill("Film X")
+    page.get_by_role("button", name="Create the project").click()
+    refusal = page.get_by_text("Use only letters, digits, hyphens (-) and underscores")
+    expect(refusal).to_be_visible()
+    screenshot(page, "refused")
+    page.get_by_label("Code").fill("Film-X")
+    page.get_by_role("button", name="Create the project").click()
+    expect(page.get_by_role("cell", name="film-x", exact=True)).to_be_visible()
+    screenshot(page, "created")
