@@ -575,6 +575,12 @@ class Poller:
                 key="catalogue_sync",
                 at=now if empty else now + timedelta(seconds=refresh),
             )
+            # AudioShake's usage figures for the Costs page: kept fresh like the catalogue
+            # (the item re-arms itself; this only creates it on a poller's first start).
+            from costs.services import USAGE_REFRESH_KEY
+
+            if not WorkItem.objects.filter(key=USAGE_REFRESH_KEY).exists():
+                enqueue(kind=WorkItem.Kind.USAGE_REFRESH, key=USAGE_REFRESH_KEY, at=now)
         if not self.keeper.is_alive():
             self.keeper.start()
         self.emit(_logfmt(poller=self.name, event="started", pid=os.getpid(), batch=self.batch))

@@ -861,11 +861,12 @@ def catalogue_sync(lease: Lease, client: Client) -> Outcome:
 
 
 def usage_refresh(lease: Lease, client: Client) -> Outcome:
-    """`GET /tasks/statistics?name=usage` into the Costs page's snapshots (costs.services)."""
+    """`GET /tasks/statistics?name=usage` into the Costs page's snapshots (costs.services);
+    again after `POLLER_USAGE_REFRESH_SECONDS` (the page's button makes it due at once)."""
     from costs.services import usage_snapshot_refresh
 
     months = usage_snapshot_refresh(client)
-    outcome = Outcome.done(f"{months} months")
+    outcome = Outcome.again(settings.POLLER_USAGE_REFRESH_SECONDS, f"{months} months")
     record(lease, outcome)
     return outcome
 

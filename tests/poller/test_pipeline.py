@@ -276,7 +276,9 @@ def test_usage_refresh_copies_audioshakes_monthly_figures(sandbox, project, memb
     cycle()
     snapshot = UsageSnapshot.objects.get()
     assert snapshot.total_targets == 2
-    assert WorkItem.objects.get(kind=WorkItem.Kind.USAGE_REFRESH).state == WorkItem.State.DONE
+    item = WorkItem.objects.get(kind=WorkItem.Kind.USAGE_REFRESH)
+    assert item.state == WorkItem.State.READY  # it comes round again, like the catalogue
+    assert item.next_attempt_at > timezone.now() + timedelta(minutes=59)
     assert sandbox.count("GET /tasks/statistics") == 1
 
 
