@@ -82,6 +82,11 @@ def credits_text(value: Decimal | None) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def credits_phrase(value: Decimal) -> str:
+    """A number of credits with its noun: "1 credit", "0 credits", "1.5 credits"."""
+    return f"{credits_text(value)} credit{'' if value == 1 else 's'}"
+
+
 # The estimate ------------------------------------------------------------------------------
 
 
@@ -231,17 +236,21 @@ class BudgetCheck:
 
     @property
     def message(self) -> str:
+        """The budget line, e.g. "Over budget. This task: 6 credits. Spent this month in
+        Demo album: 0 of 5 (after this task: 6 of 5, 120 %)." Spent includes the estimates
+        of tasks not charged yet."""
         if self.budget is None:
             return f"{self.project} has no monthly budget."
+        budget = credits_text(self.budget)
         numbers = (
-            f"{self.project}'s budget this month is {credits_text(self.budget)} credits; "
-            f"{credits_text(self.spent)} are spent or committed and this task would add "
-            f"{credits_text(self.amount)} ({credits_text(self.after)}, {self.percent_after} %)."
+            f"This task: {credits_phrase(self.amount)}. Spent this month in {self.project}: "
+            f"{credits_text(self.spent)} of {budget} (after this task: "
+            f"{credits_text(self.after)} of {budget}, {self.percent_after} %)."
         )
         if self.over:
-            return f"Over budget: {numbers}"
+            return f"Over budget. {numbers}"
         if self.warning:
-            return f"Close to the budget: {numbers}"
+            return f"Close to the budget. {numbers}"
         return numbers
 
 

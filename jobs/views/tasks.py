@@ -57,7 +57,7 @@ from jobs.services.tasks import (
     SourceUnavailable,
     TargetIntent,
     budget_check,
-    credits_text,
+    credits_phrase,
     preset_save,
     rerun_source,
     rerun_targets,
@@ -280,7 +280,7 @@ def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None)
     messages.success(
         request,
         f"{what} queued: {count} target{'s' if count != 1 else ''}, about "
-        f"{credits_text(task.estimated_cost)} credits. It is sent to AudioShake in a moment.",
+        f"{credits_phrase(task.estimated_cost)}. It is sent to AudioShake in a moment.",
     )
     if task.budget_override_by_id:
         messages.warning(request, f"Budget overridden by you (recorded). {check.message}")

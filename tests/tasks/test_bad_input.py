@@ -142,8 +142,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str]] = [
     (
         "over budget",
         _over_budget,
-        "Over budget: Demo album's budget this month is 5 credits; 0 are spent or committed "
-        "and this task would add 8 (8, 160 %).",
+        "Over budget. This task: 8 credits. Spent this month in Demo album: 0 of 5 "
+        "(after this task: 8 of 5, 160 %).",
     ),
     ("longer than the model allows", _too_long, "The source is 50:00 long; Lyric transcription"),
     ("gated model", _gated, "Access to Music removal must be requested from AudioShake"),

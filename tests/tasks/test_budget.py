@@ -4,6 +4,7 @@ warning and the admin's one-time, recorded override."""
 import html
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -122,8 +123,8 @@ def test_member_over_budget_is_refused_with_numbers(
     )
     page = html.unescape(response.content.decode())
     assert (
-        "Over budget: Demo album's budget this month is 5 credits; 0 are spent or committed "
-        "and this task would add 8 (8, 160 %). Ask an admin, or remove targets."
+        "Over budget. This task: 8 credits. Spent this month in Demo album: 0 of 5 "
+        "(after this task: 8 of 5, 160 %). Ask an admin, or remove targets."
     ) in page
     assert "Confirm:" not in page
     assert Task.objects.count() == 0
@@ -188,7 +189,10 @@ def test_warning_shown_after_submitting_near_the_budget(
     body = form_body(asset=ready_asset, project=project, targets=targets, step="confirm")
     response = member_client.post(CREATE, body, follow=True)
     page = html.unescape(response.content.decode())
-    assert "Close to the budget: Demo album's budget this month is 9 credits" in page
+    assert (
+        "Close to the budget. This task: 8 credits. Spent this month in Demo album: 0 of 9 "
+        "(after this task: 8 of 9, 88 %)."
+    ) in page
     assert Task.objects.count() == 1
 
 
@@ -232,3 +236,31 @@ def test_budget_meter_within_the_budget(
     meter = meter_of(page)
     assert (meter["max"], meter["high"], meter["value"]) == (5, 5, 4)
     assert "over the budget" not in page
+
+
+def test_one_credit_is_singular(
+    member_client: Client, project: Project, make_asset: Callable[..., Asset]
+) -> None:
+    """A 1-credit task reads "1 credit" on the estimate, the confirmation, the budget line
+    and the message after submitting; more reads "credits"."""
+    project.monthly_budget = Decimal(1)
+    project.save()
+    short = make_asset(name="Jingle.wav", duration=30)  # 1 minute x 1 credit/min (vocals)
+    body = form_body(asset=short, project=project)
+    estimate = member_client.post(reverse("jobs:task_estimate"), body).content.decode()
+    assert re.search(r">1</strong>\s*credit</td>", estimate)
+    assert re.search(r"1 of 1 credit\s*\(100 %\)", estimate)
+    confirm = html.unescape(member_client.post(CREATE, body).content.decode())
+    assert "Confirm: 1 target, 1 credit</h1>" in confirm
+    assert "This task: 1 credit. Spent this month in Demo album: 0 of 1" in confirm
+    done = member_client.post(CREATE, {**body, "step": "confirm"}, follow=True)
+    assert "Task queued: 1 target, about 1 credit." in html.unescape(done.content.decode())
+    project.monthly_budget = None
+    project.save()
+    two = member_client.post(
+        CREATE,
+        form_body(
+            asset=short, project=project, targets=[{"model": "speech_dereverb", "formats": ["wav"]}]
+        ),
+    )
+    assert "Confirm: 1 target, 2 credits</h1>" in html.unescape(two.content.decode())

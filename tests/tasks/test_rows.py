@@ -226,8 +226,10 @@ def test_estimate_warns_at_eighty_percent_of_budget(
         ESTIMATE, form_body(asset=ready_asset, project=project, targets=targets), **HTMX
     )
     page = html.unescape(response.content.decode())
-    assert "Close to the budget: Demo album's budget this month is 10 credits" in page
-    assert "(8, 80 %)" in page
+    assert (
+        "Close to the budget. This task: 8 credits. Spent this month in Demo album: 0 of 10 "
+        "(after this task: 8 of 10, 80 %)."
+    ) in page
 
 
 def test_estimate_without_source_asks_for_one(member_client: Client, project: Project) -> None:
