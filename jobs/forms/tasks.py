@@ -19,7 +19,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -797,6 +798,19 @@ def initial_state(
 # The task list's filters ---------------------------------------------------------------------
 
 
+class MemberChoiceField(forms.ModelChoiceField):
+    """People by the name the table shows (`User.display_name`), sorted by it."""
+
+    def label_from_instance(self, obj: User) -> str:
+        return obj.display_name
+
+
+def members_by_display_name() -> QuerySet[User]:
+    full_name = Trim(Concat("first_name", Value(" "), "last_name"))
+    display = Coalesce(NullIf(full_name, Value("")), "username")
+    return User.objects.order_by(Lower(display), "username")
+
+
 class TaskFilterForm(forms.Form):
     """The list's filters (a GET form). An invalid filter is ignored and says why."""
 
@@ -807,7 +821,7 @@ class TaskFilterForm(forms.Form):
     project = forms.ModelChoiceField(
         label="Project", required=False, queryset=Project.objects.all(), empty_label="Any project"
     )
-    member = forms.ModelChoiceField(
+    member = MemberChoiceField(
         label="Member", required=False, queryset=User.objects.none(), empty_label="Anyone"
     )
     model = forms.ChoiceField(label="Model", required=False)
@@ -820,7 +834,7 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, data: Mapping[str, Any] | None = None, *, catalogue: Catalogue) -> None:
         super().__init__(data, label_suffix="")
-        self.fields["member"].queryset = User.objects.order_by("username")
+        self.fields["member"].queryset = members_by_display_name()
         self.fields["model"].choices = [("", "Any model")] + [
             (group.label, [(m.key, m.name) for m in group.models]) for group in catalogue.groups
         ]

@@ -322,3 +322,21 @@ def test_one_bad_filter_keeps_the_valid_ones(member_client: Client, make_task: M
     assert listed(response) == [wanted.pk]
     assert "To: The end date is before the start date. (filter ignored)" in page
     assert page.count("(filter ignored)") == 1
+
+
+def test_member_filter_uses_display_names(
+    member_client: Client, member: User, admin_user: User, viewer: User, make_task: MakeTask
+) -> None:
+    """The Member filter lists people as the table shows them (display name), sorted by it."""
+    member.first_name, member.last_name = "Milo", "Zanetti"
+    member.save()
+    admin_user.first_name, admin_user.last_name = "Ada", "Lovelace"
+    admin_user.save()
+    make_task(created_by=admin_user)
+    response = member_client.get(LIST)
+    field = response.context["filters"]["member"]
+    labels = [str(choice[1]) for choice in field.field.choices][1:]
+    assert labels == ["Ada Lovelace", "Milo Zanetti", "vera"]
+    page = response.content.decode()
+    assert ">Ada Lovelace</option>" in page
+    assert "<td>Ada Lovelace</td>" in page
