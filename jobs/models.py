@@ -263,6 +263,22 @@ class Task(models.Model):
         return "error"
 
 
+# What people read for each word of `Task.overall_state()`: the task list, its status
+# filter and the task page use these same labels.
+STATE_LABELS: dict[str, str] = {
+    "queued": "Queued",
+    "waiting_source": "Waiting for the source upload",
+    "submitting": "Submitting",
+    "unknown": "Outcome unknown, reconciling",
+    "rejected": "Rejected",
+    "failed": "Not sent",  # gave up before sending: nothing charged
+    "processing": "Processing",
+    "completed": "Completed",
+    "partial": "Completed with errors",
+    "error": "Failed",  # every target failed
+}
+
+
 class TargetStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # not yet sent to AudioShake
     PROCESSING = "processing", "Processing"

@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.models import Project, User
 from jobs.catalogue import Catalogue
 from jobs.models import (
+    STATE_LABELS,
     Asset,
     Preset,
     RemoteModel,
@@ -498,14 +499,15 @@ def preset_save(*, name: str, targets: Iterable[TargetIntent], user: User) -> Pr
 
 class ListStatus(models.TextChoices):
     """The list's status filter. Each groups words of `Task.overall_state()`, which the list
-    computes in SQL as `list_status` (AudioShake has no task-level status)."""
+    computes in SQL as `list_status` (AudioShake has no task-level status); a group of one
+    word has that word's label (`STATE_LABELS`), as on the badges and the task page."""
 
     WAITING = "waiting", "Waiting to be sent"
-    PROCESSING = "processing", "Processing"
-    COMPLETED = "completed", "Completed"
-    PARTIAL = "partial", "Partly failed"
-    ERROR = "error", "Failed"
-    NOT_SENT = "not_sent", "Not sent"
+    PROCESSING = "processing", STATE_LABELS["processing"]
+    COMPLETED = "completed", STATE_LABELS["completed"]
+    PARTIAL = "partial", STATE_LABELS["partial"]
+    ERROR = "error", STATE_LABELS["error"]
+    NOT_SENT = "not_sent", f"{STATE_LABELS['rejected']} or {STATE_LABELS['failed'].lower()}"
 
 
 LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {

@@ -7,7 +7,7 @@ from django import template
 
 from jobs.catalogue import variant_label
 from jobs.forms.tasks import duration_text
-from jobs.models import RemoteModel, Task
+from jobs.models import STATE_LABELS, RemoteModel, Task
 from jobs.services.tasks import BUDGET_WARNING_RATIO, RERUNNABLE_STATUSES, credits_text
 
 register = template.Library()
@@ -45,24 +45,23 @@ def variants_with_rates(model: RemoteModel) -> list[tuple[str, str]]:
     return rows
 
 
-BADGES = {
-    "waiting_source": ("waiting", ""),
-    "processing": ("processing", "Processing"),
-    "completed": ("completed", "Completed"),
-    "partial": ("warning", "Partly failed"),
-    "error": ("error", "Failed"),
-}
+# app.css's badge class for the words of `Task.overall_state()` that have none of their own.
+BADGE_CSS = {"waiting_source": "waiting", "partial": "warning"}
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A word of `Task.overall_state()` as people read it ("partial" -> "Completed with
+    errors"), the same on the list, its filter and the task page."""
+    return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
 
 
 @register.filter
 def task_badge(task: Task) -> dict[str, str]:
     """The status badge of a task annotated by `tasks_for_list()`: its CSS class and text.
-    The words are those of `Task.overall_state()`."""
+    The words are those of `Task.overall_state()`, labelled by `STATE_LABELS`."""
     state = getattr(task, "list_status", "") or task.submission_state
-    css, label = BADGES.get(state, (state, ""))
-    if not label:
-        label = task.get_submission_state_display()
-    return {"css": css, "label": label}
+    return {"css": BADGE_CSS.get(state, state), "label": state_label(state)}
 
 
 @register.filter

@@ -14,7 +14,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Project, User
-from jobs.models import Asset, PollerHeartbeat, SubmissionState, Target, TargetStatus, Task
+from jobs.models import (
+    STATE_LABELS,
+    Asset,
+    PollerHeartbeat,
+    SubmissionState,
+    Target,
+    TargetStatus,
+    Task,
+)
 from jobs.views.tasks import TASKS_PER_PAGE
 
 LIST = reverse("jobs:task_list")
@@ -127,10 +135,11 @@ def test_actual_cost_replaces_estimate_when_all_known(
             "partial",
             SubmissionState.SUBMITTED,
             [TargetStatus.COMPLETED, TargetStatus.ERROR],
-            "Partly failed",
+            "Completed with errors",
         ),
         ("error", SubmissionState.SUBMITTED, [TargetStatus.ERROR], "Failed"),
         ("not_sent", SubmissionState.REJECTED, [TargetStatus.CANCELLED], "Rejected"),
+        ("not_sent", SubmissionState.FAILED, [TargetStatus.CANCELLED], "Not sent"),
     ],
 )
 def test_status_filter_and_badge_follow_overall_state(
@@ -152,6 +161,10 @@ def test_status_filter_and_badge_follow_overall_state(
     assert f">{label}</span>" in response.content.decode()
     overall = task.overall_state()
     assert response.context["tasks"][0].list_status == overall
+    assert STATE_LABELS[overall] == label
+    choices = dict(response.context["filters"].fields["status"].choices)
+    if status not in ("waiting", "not_sent"):  # groups of one word: the same label
+        assert choices[status] == label
 
 
 def test_filters_project_member_model_and_dates(
