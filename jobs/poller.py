@@ -665,7 +665,16 @@ class Poller:
                 self._probe()
             return 0
         self.keeper.hold(leases)
-        client = self.client()
+        try:
+            client = self.client()
+        except AudioShakeError as exc:  # no key configured: no call can succeed
+            # Give the items back untouched, pause like an outage (the banner says why), go on.
+            lease_release(leases)
+            for lease in leases:
+                self.keeper.drop(lease)
+            health_failure(exc)
+            self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
+            return 0
         client.failed = False
         calls_before = client.calls
         handled = 0

@@ -160,3 +160,32 @@ def test_four_pollers_drain_refreshes_once_each_within_the_budget(
     assert timezone.now() - Task.objects.latest("last_refreshed_at").last_refreshed_at < timedelta(
         minutes=1
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_poller_without_a_key_stays_up_and_says_why(pollers) -> None:
+    """With no AudioShake key (and no sandbox), due work is given back untouched, the API is
+    marked degraded with the reason after a few tries, and the poller keeps running."""
+    from jobs.models import ApiHealth, WorkItem
+    from jobs.outbox import enqueue
+
+    RemoteModel.objects.create(key="vocals", name="Vocals")
+    enqueue(kind=WorkItem.Kind.CATALOGUE_SYNC, key="catalogue_sync")
+    poller = pollers(
+        "--name",
+        "keyless",
+        AUDIOSHAKE_API_KEY="",
+        SANDBOX_ENABLED="0",
+        POLLER_IDLE_SLEEP="0.1",
+        POLLER_BACKOFF_BASE="0.05",
+    )
+    poller.wait_for(lambda line: "event=no-client" in line)
+    deadline = time.monotonic() + 20
+    while not ApiHealth.objects.filter(pk=1, degraded_since__isnull=False).exists():
+        assert time.monotonic() < deadline, "\n".join(poller.lines)
+        assert poller.proc.poll() is None, "\n".join(poller.lines)
+        time.sleep(0.1)
+    assert "No AudioShake API key" in ApiHealth.objects.get(pk=1).last_error
+    item = WorkItem.objects.get(key="catalogue_sync")
+    assert (item.state, item.attempts) == (WorkItem.State.READY, 0)
+    assert poller.stop() == 0
