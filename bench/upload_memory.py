@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,12 +37,12 @@ import wave
 from pathlib import Path
 
 import requests
+from common import DOC, free_port, write_section
 from requests_toolbelt import MultipartEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Upload memory"
 USERNAME = "bench-member"
 GOAL_MB = 50
@@ -85,12 +84,6 @@ urlpatterns = [
     path("", include("shakeweb.urls")),
 ]
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -311,16 +304,6 @@ def report(size_mb: int, runs: int, results: dict[str, list[dict]]) -> str:
     )
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text() if DOC.exists() else "# Performance\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -368,7 +351,7 @@ def main() -> None:
         print()
         print(text)
         if not args.no_write:
-            write_section(text)
+            write_section(SECTION, text)
             print(f"written to {DOC.relative_to(ROOT)}")
         ours = max(r["growth_mb"] for r in results["upload"])
         if ours >= GOAL_MB:

@@ -38,10 +38,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import DOC, free_port, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Client upload"
 
 
@@ -85,12 +86,6 @@ def _status_kb(path: Path, field: str) -> int:
 
 
 # The servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Sink:
@@ -413,16 +408,6 @@ def report(size_mb: int, runs: int, sandbox: dict, sink: dict, load: tuple[float
     )
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text() if DOC.exists() else "# Performance\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -453,7 +438,7 @@ def main() -> None:
         print()
         print(text)
         if not args.no_write:
-            write_section(text)
+            write_section(SECTION, text)
             print(f"written to {DOC.relative_to(ROOT)}")
     finally:
         if sink:
