@@ -474,7 +474,7 @@ class TargetRowForm(forms.Form):
             self.fields["language"] = forms.ChoiceField(
                 label="Language",
                 required=False,
-                choices=[("", "Detect automatically")]
+                choices=[("", "Auto-detect")]
                 + [(code, language_name(code)) for code in model.supported_languages],
                 error_messages={"invalid_choice": f"{name} does not support “%(value)s”."},
             )

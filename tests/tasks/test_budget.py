@@ -224,7 +224,7 @@ def test_budget_meter_is_red_over_the_budget(
             "value": 8,
         }
         assert meter["value"] > meter["high"]
-        assert "3 credits over the budget" in html.unescape(page)
+        assert "over by 3 credits" in html.unescape(page)
 
 
 def test_budget_meter_within_the_budget(
@@ -235,7 +235,7 @@ def test_budget_meter_within_the_budget(
     page = member_client.post(reverse("jobs:task_estimate"), body).content.decode()
     meter = meter_of(page)
     assert (meter["max"], meter["high"], meter["value"]) == (5, 5, 4)
-    assert "over the budget" not in page
+    assert "over by" not in page
 
 
 def test_one_credit_is_singular(
@@ -249,7 +249,7 @@ def test_one_credit_is_singular(
     body = form_body(asset=short, project=project)
     estimate = member_client.post(reverse("jobs:task_estimate"), body).content.decode()
     assert re.search(r">1</strong>\s*credit</td>", estimate)
-    assert re.search(r"1 of 1 credit\s*\(100 %\)", estimate)
+    assert "(after this task: 1 of 1, 100 %)" in estimate
     confirm = html.unescape(member_client.post(CREATE, body).content.decode())
     assert "Confirm: 1 target, 1 credit</h1>" in confirm
     assert "This task: 1 credit. Spent this month in Demo album: 0 of 1" in confirm
