@@ -57,11 +57,17 @@ def state_label(state: str) -> str:
 
 
 @register.filter
+def state_css(state: str) -> str:
+    """The badge class for a word of `Task.overall_state()`."""
+    return BADGE_CSS.get(state, state)
+
+
+@register.filter
 def task_badge(task: Task) -> dict[str, str]:
     """The status badge of a task annotated by `tasks_for_list()`: its CSS class and text.
     The words are those of `Task.overall_state()`, labelled by `STATE_LABELS`."""
     state = getattr(task, "list_status", "") or task.submission_state
-    return {"css": BADGE_CSS.get(state, state), "label": state_label(state)}
+    return {"css": state_css(state), "label": state_label(state)}
 
 
 @register.filter

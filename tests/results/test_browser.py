@@ -102,6 +102,8 @@ def test_submit_watch_play_and_download(
     for n, model in enumerate(("drums", "transcription"), start=2):
         page.get_by_role("button", name="+ Add target").click()
         expect(rows).to_have_count(n)
+        # htmx has settled the new row (and wired its select) once it has moved focus there
+        expect(rows.nth(n - 1).get_by_label("Model")).to_be_focused()
         rows.nth(n - 1).get_by_label("Model").select_option(model)
         default = "json" if model == "transcription" else "wav"  # the row re-renders for its model
         expect(rows.nth(n - 1).get_by_role("checkbox", name=default)).to_be_checked(timeout=20_000)
