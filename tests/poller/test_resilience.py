@@ -149,10 +149,14 @@ def test_four_pollers_drain_refreshes_once_each_within_the_budget(
     refreshes = {k: v for k, v in runs.items() if k[0] == "task_refresh"}
     downloads = {k: v for k, v in runs.items() if k[0] == "output_download"}
     assert len(refreshes) == count
-    assert set(refreshes.values()) == {1}
+    twice = [k for k, v in refreshes.items() if v > 1]
+    assert set(refreshes.values()) == {1}, [
+        row for row in lines if (row["kind"], row["item"]) in twice
+    ]
     assert len(downloads) == count
     assert set(downloads.values()) == {1}  # 0 duplicate downloads
-    assert {row["state"] for row in lines if row["kind"] != "catalogue_sync"} == {"done"}
+    periodic = ("catalogue_sync", "usage_refresh")  # these come round again: state "ready"
+    assert {row["state"] for row in lines if row["kind"] not in periodic} == {"done"}
     assert sandbox.count("GET /tasks/{id}") == count  # no 429, no retry
     assert not any("HTTP 429" in line for p in fleet for line in p.lines)
     assert len(set(Output.objects.values_list("file", flat=True))) == count
