@@ -576,11 +576,16 @@ class Poller:
                 at=now if empty else now + timedelta(seconds=refresh),
             )
             # AudioShake's usage figures for the Costs page: kept fresh like the catalogue
-            # (the item re-arms itself; this only creates it on a poller's first start).
+            # (the item re-arms itself; this only creates it on a poller's first start, a
+            # minute in, so a fleet starting together spends its first requests on real work).
             from costs.services import USAGE_REFRESH_KEY
 
             if not WorkItem.objects.filter(key=USAGE_REFRESH_KEY).exists():
-                enqueue(kind=WorkItem.Kind.USAGE_REFRESH, key=USAGE_REFRESH_KEY, at=now)
+                enqueue(
+                    kind=WorkItem.Kind.USAGE_REFRESH,
+                    key=USAGE_REFRESH_KEY,
+                    at=now + timedelta(seconds=60),
+                )
         if not self.keeper.is_alive():
             self.keeper.start()
         self.emit(_logfmt(poller=self.name, event="started", pid=os.getpid(), batch=self.batch))
