@@ -37,12 +37,11 @@ import wave
 from pathlib import Path
 
 import requests
-from common import DOC, free_port, write_section
+from common import DOC, start_gunicorn, write_section
 from requests_toolbelt import MultipartEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SECTION = "## Upload memory"
 USERNAME = "bench-member"
 GOAL_MB = 50
@@ -138,33 +137,7 @@ def start_site(work: Path, password: str) -> tuple[subprocess.Popen, str, dict[s
     subprocess.run(
         [PYTHON, "manage.py", "shell", "-v0", "-c", setup], cwd=ROOT, env=env, check=True
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            GUNICORN,
-            "shakeweb.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "900",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    site = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{site}/healthz", timeout=2)
-            break
-        except requests.ConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not start") from None
-            time.sleep(0.2)
+    server, site = start_gunicorn(env, cwd=ROOT)
     return server, site, env
 
 

@@ -35,14 +35,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from common import DOC, free_port, write_section
+from common import DOC, start_gunicorn, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 SECTION = "## Client upload"
 
 
@@ -155,33 +153,7 @@ def start_site(work: Path, key: str) -> tuple[subprocess.Popen, str, dict[str, s
             env=env,
             check=True,
         )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            GUNICORN,
-            "shakeweb.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "900",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    site = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{site}/healthz", timeout=2).read()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not start") from None
-            time.sleep(0.2)
+    server, site = start_gunicorn(env, cwd=ROOT)
     return server, f"{site}/sandbox/api", env
 
 
