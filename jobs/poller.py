@@ -8,7 +8,7 @@ conditional UPDATE on the item `WHERE lease_token = <the token we claimed with>`
 transaction as the domain writes, so a poller whose lease expired cannot overwrite the result of
 the poller that took the item over.
 
-This module holds the machinery: the intent marker placed in a task's remote metadata, leases
+This module holds the machinery: leases
 and fencing, the schedules and backoff, the request budget shared by all pollers, the circuit
 breaker (`ApiHealth`) and the loop (`Poller`). `manage.py poll_tasks` runs the loop.
 """
@@ -20,7 +20,6 @@ import re
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,45 +43,6 @@ from jobs.audioshake import (
 from jobs.models import ApiHealth, PollerHeartbeat, RemoteModel, RequestBudget, WorkItem
 
 log = logging.getLogger(__name__)
-
-# The intent marker ----------------------------------------------------------------------------
-#
-# `POST /tasks` has no idempotency key, so the poller appends a trailer naming the form to the
-# metadata it sends: "<user's metadata>\n[shakeweb:intent=<form_token>]". When the outcome of a
-# create is unknown, the task is found again by listing recent remote tasks and reading this
-# trailer. `Task.metadata` keeps the user's text unchanged; the form limits it to
-# `metadata_limit()` characters so that text + trailer fit AudioShake's 4096.
-
-INTENT_TAG = "shakeweb:intent"
-METADATA_MARKER_LENGTH = len(f"\n[{INTENT_TAG}=]") + 36  # 36: a UUID's canonical text
-_INTENT_RE = re.compile(
-    r"(?:\n)?\[shakeweb:intent=([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]"
-    r"\s*\Z"
-)
-
-
-def metadata_limit() -> int:
-    """How many characters of their own metadata a user may type (the trailer takes the rest)."""
-    return settings.AUDIOSHAKE_METADATA_MAX - METADATA_MARKER_LENGTH
-
-
-def metadata_with_intent(metadata: str, form_token: uuid.UUID | str) -> str:
-    """The metadata sent with `POST /tasks`: the user's text, then the intent trailer."""
-    token = str(uuid.UUID(str(form_token)))
-    marker = f"[{INTENT_TAG}={token}]"
-    return f"{metadata}\n{marker}" if metadata else marker
-
-
-def intent_from_metadata(metadata: str | None) -> uuid.UUID | None:
-    """The form token of the trailer at the very end of a remote task's metadata, if any."""
-    match = _INTENT_RE.search(metadata or "")
-    return uuid.UUID(match[1]) if match else None
-
-
-def user_metadata(metadata: str | None) -> str:
-    """A remote task's metadata without our trailer: what the user typed."""
-    return _INTENT_RE.sub("", metadata or "")
-
 
 # Schedules and backoff --------------------------------------------------------------------------
 

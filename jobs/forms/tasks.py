@@ -33,8 +33,8 @@ from jobs.catalogue import (
     language_name,
     variant_label,
 )
+from jobs.intent import metadata_limit
 from jobs.models import Asset, RemoteModel, RemoteStatus, Task
-from jobs.poller import metadata_limit
 from jobs.services.tasks import (
     ListStatus,
     TargetIntent,

@@ -46,6 +46,7 @@ from jobs.audioshake import (
     Unavailable,
     ValidationFailed,
 )
+from jobs.intent import intent_from_metadata, metadata_with_intent
 from jobs.models import (
     Asset,
     Output,
@@ -65,8 +66,6 @@ from jobs.poller import (
     Outcome,
     backoff_delay,
     fenced,
-    intent_from_metadata,
-    metadata_with_intent,
     record,
     refresh_interval,
     settle,

@@ -10,19 +10,21 @@ import pytest
 from django.utils import timezone
 
 from jobs.audioshake import RateLimited, Unavailable
+from jobs.intent import (
+    METADATA_MARKER_LENGTH,
+    intent_from_metadata,
+    metadata_limit,
+    metadata_with_intent,
+    user_metadata,
+)
 from jobs.models import ApiHealth, RequestBudget, WorkItem
 from jobs.poller import (
-    METADATA_MARKER_LENGTH,
     Poller,
     SharedBudget,
     backoff_delay,
     health_failure,
     health_success,
-    intent_from_metadata,
-    metadata_limit,
-    metadata_with_intent,
     refresh_interval,
-    user_metadata,
 )
 
 

@@ -12,6 +12,7 @@ from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.intent import intent_from_metadata, user_metadata
 from jobs.models import (
     Asset,
     Output,
@@ -24,7 +25,6 @@ from jobs.models import (
     WorkItem,
 )
 from jobs.outbox import enqueue
-from jobs.poller import intent_from_metadata, user_metadata
 from tests.poller.conftest import create_remote_tasks, make_asset, make_task
 from tests.poller.helpers import cycle, run_until, sandbox_work
 

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.intent import metadata_with_intent
 from jobs.models import (
     Output,
     RemoteStatus,
@@ -19,7 +20,6 @@ from jobs.models import (
     WorkItem,
 )
 from jobs.outbox import enqueue
-from jobs.poller import metadata_with_intent
 from tests.poller.conftest import make_asset, make_task
 from tests.poller.helpers import cycle, run_until, sandbox_work
 
