@@ -200,7 +200,9 @@ def _get(pk: int) -> Asset:
 def _detail_context(request: HttpRequest, asset: Asset, **forms: object) -> dict:
     return {
         "asset": asset,
-        "tasks": asset.tasks.select_related("created_by", "project").order_by("-created_at")[:50],
+        "tasks": asset.tasks.select_related("created_by", "project")
+        .prefetch_related("targets")
+        .order_by("-created_at")[:50],
         "rename_form": forms.get("rename_form") or AssetRenameForm(initial={"name": asset.name}),
         "move_form": forms.get("move_form") or AssetMoveForm(initial={"project": asset.project_id}),
         "can_delete": services.asset_can_delete(asset=asset, user=request.user),
