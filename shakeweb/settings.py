@@ -206,6 +206,9 @@ _smtp_options = {
     "use_tls": _email.get("EMAIL_USE_TLS", False),
     "use_ssl": _email.get("EMAIL_USE_SSL", False),
 }
+# The console mailer prints e-mails whole (Django's wraps long links: see shakeweb/mail.py).
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    _email["EMAIL_BACKEND"] = "shakeweb.mail.ConsoleBackend"
 MAILERS = {
     "default": {
         "BACKEND": _email["EMAIL_BACKEND"],
