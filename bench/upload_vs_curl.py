@@ -55,7 +55,7 @@ def client_run(url: str, key: str, path: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shakeweb.settings")
     django.setup()
     from jobs.audioshake import AudioShakeClient
-    from jobs.ratelimit import process_limiter
+    from jobs.audioshake.ratelimit import process_limiter
 
     client = AudioShakeClient(
         base_url=url, api_key=key, read_timeout=600, limiter=process_limiter(50)

@@ -15,6 +15,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.storage import outputs
+
 CREDITS = {"max_digits": 14, "decimal_places": 2}
 
 
@@ -74,8 +76,6 @@ class AssetQuerySet(models.QuerySet):
 
 def outputs_storage() -> "Storage":
     """The Output.file storage (a callable, so migrations name it rather than serialise it)."""
-    from jobs.storage import outputs
-
     return outputs
 
 

@@ -1,27 +1,21 @@
-"""The sandbox's API key: SANDBOX_API_KEY when set, else generated once into var/sandbox-key.
-Never a fixed key in code or settings."""
+"""The sandbox's API key and the account it belongs to. The key is `settings.SANDBOX_API_KEY`,
+which the settings resolve (the configured key, else one generated once into var/sandbox-key:
+shakeweb/sandbox_mode.py, the one derivation). Never a fixed key in code or settings."""
 
 import hashlib
-import secrets
 from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 
+from shakeweb.sandbox_mode import sandbox_api_key as resolve_sandbox_api_key
+
 
 @cache
 def sandbox_api_key() -> str:
-    if settings.SANDBOX_API_KEY:
-        return settings.SANDBOX_API_KEY
-    path = Path(settings.BASE_DIR) / "var" / "sandbox-key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with path.open("x") as f:  # first process to get here writes it
-            f.write(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-    except FileExistsError:
-        pass
-    return path.read_text().strip()
+    return resolve_sandbox_api_key(
+        configured=settings.SANDBOX_API_KEY, var_dir=Path(settings.BASE_DIR) / "var"
+    )
 
 
 def sandbox_client_id(key: str | None = None) -> str:

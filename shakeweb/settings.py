@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.utils.csp import CSP
 
+from shakeweb.sandbox_mode import sandbox_api_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # SQLite files, uploads and generated keys of a local install
 VAR_DIR.mkdir(exist_ok=True)
@@ -258,7 +260,11 @@ POLLER_RECONCILE_GIVE_UP_SECONDS = env.int("POLLER_RECONCILE_GIVE_UP_SECONDS", d
 POLLER_LATE_MIN_SECONDS = env.int("POLLER_LATE_MIN_SECONDS", default=600)  # "late" targets
 
 # The sandbox: a generated key (var/sandbox-key) unless one is given; never a fixed key.
+# Resolved here, so the client (which uses it when AUDIOSHAKE_API_KEY is empty) reads only the
+# settings and never the sandbox app.
 SANDBOX_API_KEY = env("SANDBOX_API_KEY", default="")
+if SANDBOX_ENABLED:
+    SANDBOX_API_KEY = sandbox_api_key(configured=SANDBOX_API_KEY, var_dir=VAR_DIR)
 SANDBOX_WEBHOOK_URL = env("SANDBOX_WEBHOOK_URL", default="")
 SANDBOX_SPEED = env.float("SANDBOX_SPEED", default=1.0)
 SANDBOX_MAX_UPLOAD_BYTES = env.int("SANDBOX_MAX_UPLOAD_BYTES", default=2 * 1024**3)

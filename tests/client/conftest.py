@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from jobs.audioshake import AudioShakeClient, get_client
-from jobs.ratelimit import TokenBucket
+from jobs.audioshake.ratelimit import TokenBucket
 from tests.client.helpers import wav_bytes
 
 SECRET = "test-key-Zq8x1b7WmP4nT0vS9aK3"  # a stub-only key: never the sandbox's

@@ -25,7 +25,7 @@ from jobs.audioshake import (
     ValidationFailed,
     get_client,
 )
-from jobs.ratelimit import TokenBucket
+from jobs.audioshake.ratelimit import TokenBucket
 from sandbox.models import SandboxAsset
 from sandbox.worker import run_once
 from tests.client.helpers import wav_bytes

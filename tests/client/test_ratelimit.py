@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from jobs.ratelimit import TokenBucket, process_limiter
+from jobs.audioshake.ratelimit import TokenBucket, process_limiter
 
 
 class FakeClock:

@@ -22,7 +22,9 @@ from jobs.audioshake import (
     TargetSpec,
     Unavailable,
     ValidationFailed,
+    multipart,
 )
+from jobs.audioshake import client as client_module
 from tests.client.conftest import SECRET, reply
 
 VOCALS = [TargetSpec("vocals", ("wav",))]
@@ -112,7 +114,7 @@ def test_a_file_that_shrinks_during_upload_is_abandoned(stub_server, make_client
         reply(handler, 200, b'{"id": "a1"}')
 
     stub_server.routes["POST", "/assets"] = assets
-    real_read = audioshake._MultipartFile.read
+    real_read = multipart._MultipartFile.read
 
     def read_then_shrink(self, size=-1):
         piece = real_read(self, size)
@@ -122,7 +124,7 @@ def test_a_file_that_shrinks_during_upload_is_abandoned(stub_server, make_client
 
     client = make_client(stub_server.url)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(audioshake._MultipartFile, "read", read_then_shrink)
+        patch.setattr(multipart._MultipartFile, "read", read_then_shrink)
         with pytest.raises(audioshake.AudioShakeError, match="got shorter"):
             client.upload_asset(path=source, filename="song.wav")
 
@@ -248,7 +250,7 @@ def test_distribution_as_a_mapping_of_models(stub_server, make_client):
 
 def test_an_oversized_body_is_refused(stub_server, make_client, monkeypatch):
     """A response bigger than any API answer is a BadResponse, not a memory spike."""
-    monkeypatch.setattr(audioshake, "MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(client_module, "MAX_JSON_BYTES", 1000)
     stub_server.routes["GET", "/assets"] = send_json(200, [{"id": "a" * 2000}])
     with pytest.raises(BadResponse, match="more than 1000 bytes"):
         make_client(stub_server.url).list_assets()
