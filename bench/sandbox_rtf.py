@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from sandbox import dsp  # noqa: E402
+from sandbox import dsp, textout  # noqa: E402
 from tests.sandbox import synth  # noqa: E402
 
 
@@ -99,9 +99,11 @@ def main() -> None:
                     lambda m=model: dsp.separate(m, audio, variant="high_quality"),
                 )
             )
-    jobs.append(("transcription (json)", lambda: dsp.text_output("transcription", audio, "json")))
     jobs.append(
-        ("music_detection (json)", lambda: dsp.text_output("music_detection", audio, "json"))
+        ("transcription (json)", lambda: textout.text_output("transcription", audio, "json"))
+    )
+    jobs.append(
+        ("music_detection (json)", lambda: textout.text_output("music_detection", audio, "json"))
     )
     stem = song.sources["vocals"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,19 +43,23 @@ from django.db.models import (
 from django.db.models.functions import Cast, Ceil, Coalesce, NullIf
 
 from accounts.models import Project, User
-from jobs.models import CREDITS, SubmissionState, Target, TargetStatus
+from jobs.models import CREDITS, Target, TargetStatus
+from jobs.spending import (  # noqa: F401 (the names the rest of costs reads from here)
+    CHARGEABLE_STATUSES,
+    CHARGED,
+    IN_FLIGHT,
+    IN_FLIGHT_STATUSES,
+    NOT_SENT_STATES,
+    TASK_ALIVE,
+)
 
-NOT_SENT_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
-CHARGEABLE_STATUSES = (TargetStatus.PROCESSING, TargetStatus.COMPLETED, TargetStatus.ERROR)
-IN_FLIGHT_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
+# The two money rules (charged, in flight) are `jobs.spending`'s, shared with the dashboard
+# and the task form's budget line.
+_task_alive = TASK_ALIVE
 # The status filter also offers the flagged rows on their own.
 CHARGED_ERROR = "charged_error"
-
-_task_alive = ~Q(task__submission_state__in=NOT_SENT_STATES)
-CHARGED = Q(cost__isnull=False) & Q(status__in=CHARGEABLE_STATUSES) & _task_alive
 # An errored target AudioShake charged nothing for billed no minutes either.
 BILLED = CHARGED & ~Q(status=TargetStatus.ERROR, cost__lte=0)
-IN_FLIGHT = Q(cost__isnull=True) & Q(status__in=IN_FLIGHT_STATUSES) & _task_alive
 # What AudioShake's usage statistics count: targets it completed (see costs.services).
 USAGE_COUNTED = Q(task__remote_id__isnull=False) & Q(status=TargetStatus.COMPLETED) & _task_alive
 

@@ -5,7 +5,6 @@ not depend on the number of tasks. The only function that talks to AudioShake is
 `usage_snapshot_refresh`, and only the poller (or `manage.py refresh_usage`) calls it.
 """
 
-import calendar
 import logging
 import re
 from collections import defaultdict
@@ -30,6 +29,8 @@ from costs.ledger import (
 from costs.models import UsageSnapshot
 from jobs.models import Target, WorkItem
 from jobs.outbox import enqueue
+from jobs.periods import month_bounds, month_start
+from jobs.spending import credits_this_month_by_project
 
 if TYPE_CHECKING:
     from jobs.audioshake import AudioShakeClient
@@ -54,10 +55,6 @@ MAX_MINUTES = Decimal(10) ** 11  # what UsageSnapshot.total_minutes holds
 
 def month_label(value: date | datetime) -> str:
     return f"{value.year:04d}-{value.month:02d}"
-
-
-def month_start(value: date) -> date:
-    return value.replace(day=1)
 
 
 def add_months(value: date, months: int) -> date:
@@ -285,9 +282,7 @@ def budget_forecast(
     """Linear forecast: the committed spend so far (actual credits plus the estimates of
     targets still running) continues at the same rate per second until the month ends."""
     now = now.astimezone(UTC)
-    start = datetime(now.year, now.month, 1, tzinfo=UTC)
-    days = calendar.monthrange(now.year, now.month)[1]
-    end = start + timedelta(days=days)
+    start, end = month_bounds(now)
     committed = spent + in_flight
     elapsed = Decimal(max((now - start).total_seconds(), 1.0))
     month_seconds = Decimal((end - start).total_seconds())
@@ -313,32 +308,24 @@ def budget_forecast(
 
 
 def budget_forecasts(*, now: datetime, project: Project | None = None) -> list[BudgetForecast]:
-    """Every active project with a budget (or just `project`), for the current UTC month:
-    two queries whatever the number of projects or tasks."""
+    """Every active project with a budget (or just `project`), for the current UTC month
+    (`jobs.spending.credits_this_month`, the dashboard's and the task form's figure): two
+    queries whatever the number of projects or tasks."""
     projects: QuerySet[Project] = Project.objects.filter(monthly_budget__isnull=False)
     projects = projects.filter(pk=project.pk) if project else projects.filter(archived=False)
     projects = list(projects)
     if not projects:
         return []
-    today = now.astimezone(UTC).date()
-    month = LedgerFilters(date_from=month_start(today), date_to=today)
-    sums = {
-        row["task__project"]: row
-        for row in ledger_targets(filters=month)
-        .filter(task__project__in=projects)
-        .values("task__project")
-        .annotate(spent=Sum("actual_cost"), in_flight=Sum("in_flight_estimate"))
-        .order_by()
-    }
+    spending = credits_this_month_by_project(projects=projects, now=now)
     forecasts = []
     for each in projects:
-        row = sums.get(each.pk, {})
+        month = spending.get(each.pk)
         forecasts.append(
             budget_forecast(
                 project=each,
                 budget=each.monthly_budget,
-                spent=quantize_credits(row.get("spent")),
-                in_flight=quantize_credits(row.get("in_flight")),
+                spent=month.spent if month else quantize_credits(None),
+                in_flight=month.in_flight if month else quantize_credits(None),
                 now=now,
             )
         )

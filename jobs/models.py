@@ -279,6 +279,33 @@ STATE_LABELS: dict[str, str] = {
 }
 
 
+def with_overall_state(tasks: "models.QuerySet[Task]") -> "models.QuerySet[Task]":
+    """`Task.overall_state()` computed in SQL, for lists that show or filter on it: annotates
+    `n_targets`, `n_done`, `n_error`, `n_open` (target counts) and `list_status`, the word
+    `overall_state()` gives (tests/tasks/test_list.py checks that the two agree)."""
+    open_statuses = (TargetStatus.PENDING, TargetStatus.PROCESSING)
+    return tasks.annotate(
+        n_targets=models.Count("targets"),
+        n_done=models.Count("targets", filter=models.Q(targets__status=TargetStatus.COMPLETED)),
+        n_error=models.Count("targets", filter=models.Q(targets__status=TargetStatus.ERROR)),
+        n_open=models.Count("targets", filter=models.Q(targets__status__in=open_statuses)),
+    ).annotate(
+        list_status=models.Case(
+            models.When(
+                ~models.Q(submission_state=SubmissionState.SUBMITTED),
+                then=models.F("submission_state"),
+            ),
+            models.When(
+                models.Q(n_targets=0) | models.Q(n_open__gt=0), then=models.Value("processing")
+            ),
+            models.When(n_done=models.F("n_targets"), then=models.Value("completed")),
+            models.When(n_done__gt=0, then=models.Value("partial")),
+            default=models.Value("error"),
+            output_field=models.CharField(),
+        )
+    )
+
+
 class TargetStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # not yet sent to AudioShake
     PROCESSING = "processing", "Processing"

@@ -50,7 +50,7 @@ class CatalogueModel:
     residual: bool = False
     languages: tuple[str, ...] = ()
     transcript_input: bool = False
-    kind: str = "audio"  # "audio": stems through dsp.separate; "text": dsp.text_output
+    kind: str = "audio"  # "audio": stems through dsp.separate; "text": textout.text_output
 
     @property
     def enabled(self) -> bool:

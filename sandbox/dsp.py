@@ -23,7 +23,8 @@ statistics of the whole file (noise profile, speaker model), computed in a first
 is the decoded file plus a few blocks' spectra, whatever the length.
 
 Public API (INTERFACES.md section 2): ``Audio``, ``read_audio``, ``probe_duration``,
-``separate``, ``write_audio``, ``text_output`` and the ``DspError`` family.
+``separate``, ``write_audio`` and the ``DspError`` family. The text models' outputs are
+``sandbox.textout``'s (it builds on this module; this module never imports it).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ __all__ = [
     "probe_duration",
     "read_audio",
     "separate",
-    "text_output",
     "write_audio",
 ]
 
@@ -890,7 +890,7 @@ def separate(model: str, audio: Audio, *, variant: str | None = None) -> dict[st
     """
     recipe = _RECIPES.get(model)
     if recipe is None:
-        kind = "a text model (see text_output)" if model in TEXT_MODELS else "not a known model"
+        kind = "a text model (see sandbox.textout)" if model in TEXT_MODELS else "not a known model"
         raise UnsupportedModel(f"{model!r} is {kind}; audio models: {', '.join(STEM_MODELS)}.")
     if variant and variant not in recipe.variants:
         offered = ", ".join(recipe.variants) or "none"
@@ -914,14 +914,3 @@ def separate(model: str, audio: Audio, *, variant: str | None = None) -> dict[st
         residual -= stem
     stems["residual"] = residual
     return stems
-
-
-def text_output(model: str, audio: Audio, fmt: str, *, language: str | None = None) -> str:
-    """Transcription/alignment (json, srt, txt) or music detection (json, txt) as text.
-
-    See ``sandbox.textout``: real voice-activity and music/non-music analysis of the audio,
-    with placeholder words clearly marked as sandbox output.
-    """
-    from sandbox import textout  # textout builds on this module's helpers (import cycle)
-
-    return textout.render(model, audio, fmt, language=language)

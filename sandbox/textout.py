@@ -10,7 +10,9 @@
 - ``music_identification`` (partner access at AudioShake): the same detection as ``events``,
   never identified.
 
-Entry point: ``render(model, audio, fmt, language=...)`` (``sandbox.dsp.text_output``).
+Entry point: ``text_output(model, audio, fmt, language=...)``, called by ``sandbox.worker``
+for text models (``sandbox.dsp.separate`` for audio ones). This module builds on
+``sandbox.dsp``'s helpers; ``dsp`` never imports it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ FORMATS = {
 }
 
 
-def render(model: str, audio: Audio, fmt: str, *, language: str | None = None) -> str:
-    """The text output of ``model`` for ``audio`` in ``fmt`` (json, srt or txt)."""
+def text_output(model: str, audio: Audio, fmt: str, *, language: str | None = None) -> str:
+    """The text output of ``model`` for ``audio`` in ``fmt``: transcription/alignment (json,
+    srt, txt) or music detection (json, txt)."""
     if model not in FORMATS:
         raise UnsupportedModel(
             f"{model!r} does not produce text; text models: {', '.join(FORMATS)}."

@@ -11,7 +11,7 @@ A target goes through two steps, each run by `run_once()` when due:
 2. **Finish** (once `ready_at` has passed). Audio models: `dsp.separate` then `dsp.write_audio`
    for each requested format; each stem is an output named after it (`vocals`; `speaker_1`,
    `speaker_2` for multi_voice) and, with `residual: true`, `<model>_residual` (e.g.
-   `vocals_residual`). Text models: `dsp.text_output` per format, named after the model.
+   `vocals_residual`). Text models: `textout.text_output` per format, named after the model.
    A format the DSP cannot write (mp4) fails the target with code 415. Then the target's cost
    and the webhook.
 
@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from sandbox import dsp
+from sandbox import dsp, textout
 from sandbox.catalogue import model_get
 from sandbox.faults import fault_config
 from sandbox.models import FaultConfig, SandboxTarget, SandboxTask, media_path
@@ -234,7 +234,7 @@ def _outputs(target: SandboxTarget, cache: RunCache, directory: Path) -> Iterato
     if entry is not None and entry.kind == "text":
         for fmt in target.formats:
             path = directory / f"{target.model}.{fmt}"
-            text = dsp.text_output(target.model, audio, fmt, language=target.language or None)
+            text = textout.text_output(target.model, audio, fmt, language=target.language or None)
             path.write_text(text, encoding="utf-8")
             yield OutputFile(target.model, fmt, path)
         return

@@ -10,27 +10,20 @@ import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import (
-    Case,
-    CharField,
     Count,
-    DecimalField,
     Exists,
-    F,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Sum,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Project, User
@@ -46,14 +39,15 @@ from jobs.models import (
     TargetStatus,
     Task,
     WorkItem,
+    with_overall_state,
 )
 from jobs.outbox import enqueue
 from jobs.services.assets import asset_ensure_remote, asset_register_url
+from jobs.spending import credits_this_month
 
 BUDGET_WARNING_RATIO = Decimal("0.8")
 ZERO = Decimal(0)
 # Tasks that cost nothing: AudioShake refused them, or they were never sent.
-UNCHARGED_SUBMISSION_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -167,27 +161,10 @@ def task_estimate(
 # Budgets -----------------------------------------------------------------------------------
 
 
-def month_start(now: datetime | None = None) -> datetime:
-    """The first instant of the current calendar month in UTC (budgets are per UTC month)."""
-    now = (now or timezone.now()).astimezone(UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def budget_spent(*, project: Project, now: datetime | None = None) -> Decimal:
-    """Credits of this UTC month's tasks in the project: each target's actual cost where
-    AudioShake reported it, else its estimate. Refused or never-sent tasks cost nothing."""
-    total = (
-        Target.objects.filter(task__project=project, task__created_at__gte=month_start(now))
-        .exclude(task__submission_state__in=UNCHARGED_SUBMISSION_STATES)
-        .exclude(status=TargetStatus.CANCELLED)
-        .aggregate(
-            spent=Sum(
-                Coalesce("cost", "estimated_cost"),
-                output_field=DecimalField(max_digits=16, decimal_places=2),
-            )
-        )["spent"]
-    )
-    return total or ZERO
+    """What a budget is checked against: this UTC month's credits in the project, charged
+    plus still in flight (`jobs.spending.credits_this_month(...).committed`)."""
+    return credits_this_month(project=project, now=now).committed
 
 
 @dataclass(frozen=True)
@@ -523,7 +500,6 @@ LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
     ListStatus.ERROR: ("error",),
     ListStatus.NOT_SENT: (SubmissionState.REJECTED, SubmissionState.FAILED),
 }
-OPEN_TARGET_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
 
 
 def tasks_for_list() -> QuerySet[Task]:
@@ -531,25 +507,11 @@ def tasks_for_list() -> QuerySet[Task]:
     status, actual and estimated cost, the targets' models, and `list_status`: the word
     `Task.overall_state()` gives, computed in SQL so the list can filter on it."""
     return (
-        Task.objects.select_related("project", "created_by", "source_asset")
+        with_overall_state(Task.objects.select_related("project", "created_by", "source_asset"))
         .annotate(
-            n_targets=Count("targets"),
-            n_done=Count("targets", filter=Q(targets__status=TargetStatus.COMPLETED)),
-            n_error=Count("targets", filter=Q(targets__status=TargetStatus.ERROR)),
-            n_open=Count("targets", filter=Q(targets__status__in=OPEN_TARGET_STATUSES)),
             n_costed=Count("targets", filter=Q(targets__cost__isnull=False)),
             actual_cost=Sum("targets__cost"),
             target_estimate=Sum("targets__estimated_cost"),
-        )
-        .annotate(
-            list_status=Case(
-                When(~Q(submission_state=SubmissionState.SUBMITTED), then=F("submission_state")),
-                When(Q(n_targets=0) | Q(n_open__gt=0), then=Value("processing")),
-                When(n_done=F("n_targets"), then=Value("completed")),
-                When(n_done__gt=0, then=Value("partial")),
-                default=Value("error"),
-                output_field=CharField(),
-            )
         )
         .prefetch_related(
             Prefetch(

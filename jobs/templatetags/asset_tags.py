@@ -6,6 +6,7 @@ from django import template
 from django.utils import timezone
 
 from jobs.audiofile import waveform_points as _waveform_points
+from shakeweb.formatting import clock
 
 register = template.Library()
 
@@ -13,12 +14,7 @@ register = template.Library()
 @register.filter
 def duration(seconds: float | None) -> str:
     """3:05, or 1:02:03 from an hour up; an em dash when unknown."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return clock(seconds, unknown="—")
 
 
 def _span(delta_seconds: float) -> str:

@@ -6,9 +6,9 @@ from decimal import Decimal
 from django import template
 
 from jobs.catalogue import variant_label
-from jobs.forms.tasks import duration_text
 from jobs.models import STATE_LABELS, RemoteModel, Task
 from jobs.services.tasks import BUDGET_WARNING_RATIO, RERUNNABLE_STATUSES, credits_text
+from shakeweb.formatting import clock
 
 register = template.Library()
 
@@ -24,7 +24,7 @@ def credits(value: Decimal | int | float | None) -> str:
 @register.filter
 def hms(seconds: float | int | None) -> str:
     """Seconds as m:ss or h:mm:ss."""
-    return duration_text(float(seconds)) if seconds not in (None, "") else "unknown"
+    return clock(float(seconds) if seconds not in (None, "") else None, unknown="unknown")
 
 
 @register.filter

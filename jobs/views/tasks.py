@@ -29,12 +29,12 @@ from jobs.catalogue import (
     catalogue_load,
     preset_targets_from_json,
 )
-from jobs.forms.tasks import (
+from jobs.forms.filters import TaskFilterForm
+from jobs.forms.tasks import PresetNameForm, TaskCreateForm
+from jobs.forms.taskstate import (
     FormAction,
     FormState,
-    PresetNameForm,
-    TaskCreateForm,
-    TaskFilterForm,
+    bounded_int,
     form_action,
     form_state,
     initial_state,
@@ -86,8 +86,9 @@ def _preset_targets(value: str) -> tuple[PresetTarget, ...] | None:
     kind, _, ident = value.partition(":")
     if kind == "builtin":
         return next((p.targets for p in BUILTIN_PRESETS if p.slug == ident), None)
-    if kind == "team" and ident.isdigit():
-        preset = Preset.objects.filter(pk=int(ident)).first()
+    pk = bounded_int(ident) if kind == "team" else None
+    if pk is not None:
+        preset = Preset.objects.filter(pk=pk).first()
         return preset_targets_from_json(preset.targets) if preset else None
     return None
 
@@ -97,9 +98,10 @@ def _state_source(state: FormState) -> tuple[Asset | None, str]:
     picked = [value for value in (state.asset, state.url_asset) if value]
     if len(picked) > 1:
         return None, "Choose one source, not both."
-    if not picked or not picked[0].isdigit():
+    pk = bounded_int(picked[0]) if picked else None
+    if pk is None:
         return None, "Choose a source to see the cost."
-    asset = Asset.objects.filter(pk=int(picked[0])).first()
+    asset = Asset.objects.filter(pk=pk).first()
     return asset, "" if asset else "Choose a source to see the cost."
 
 
@@ -115,8 +117,9 @@ def _estimate_context(state: FormState, catalogue: Catalogue) -> dict[str, Any]:
         duration=source.duration_seconds if source else None, targets=targets, catalogue=catalogue
     )
     project = None
-    if state.project.isdigit():
-        project = Project.objects.filter(pk=int(state.project), archived=False).first()
+    project_pk = bounded_int(state.project)
+    if project_pk is not None:
+        project = Project.objects.filter(pk=project_pk, archived=False).first()
     return {
         "estimate": estimate,
         "estimate_source": source,
@@ -422,9 +425,9 @@ def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
 def task_list_view(request: HttpRequest) -> HttpResponse:
     """`/tasks/`: filters, search, pagination. `?row=<pk>` (htmx) is one row's polling
     fragment, sent with 286 once the task is finished so the polling stops."""
-    row_pk = request.GET.get("row", "")
-    if request.htmx and row_pk.isdigit():
-        return _task_row(request, int(row_pk))
+    row_pk = bounded_int(request.GET.get("row", ""))
+    if request.htmx and row_pk is not None:
+        return _task_row(request, row_pk)
     catalogue = catalogue_load()
     filters = TaskFilterForm(request.GET, catalogue=catalogue)
     # Every valid filter applies; an invalid one is left out of `cleaned_data` and the

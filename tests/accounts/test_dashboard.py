@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Project, Role, User
 from jobs.models import Asset, RemoteStatus, SubmissionState, Target, TargetStatus, Task
-from jobs.views.dashboard import month_start
+from jobs.periods import month_start
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,8 @@ def test_dashboard_counts_work_in_flight_and_ready(
     assert _stat(html, "Tasks in flight") == "2"
     assert _stat(html, "Completed since") == "1"
     assert _stat(html, "Asset ready") == "1"
-    assert "Partly failed" in html  # one of two targets failed
+    assert "Completed with errors" in html  # one of two targets failed: STATE_LABELS' word
+    assert "Partly failed" not in html
     assert "1/2" in html
     assert "Processing" in html
     assert "Rejected" in html
@@ -82,9 +83,9 @@ def test_credits_are_shown_only_to_who_sees_costs(
 
 
 def test_credits_count_this_month_only(client: Client, admin_user: User, project: Project) -> None:
-    """Targets completed before the first of this month (UTC) are not this month's credits."""
+    """Tasks created before the first of this month (UTC) are not this month's credits."""
     before = month_start() - timedelta(seconds=1)
-    old = _task(project, admin_user, completed_at=before)
+    old = _task(project, admin_user, completed_at=before, created_at=before)
     Target.objects.create(
         task=old,
         model="vocals",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sandbox import dsp
+from sandbox import dsp, textout
 from tests.sandbox import synth
 
 RATE = synth.RATE
@@ -328,7 +328,7 @@ def test_files_without_samples_or_with_surround_are_refused(tmp_path: Path) -> N
 def test_transcription_json_has_the_documented_shape(talk: np.ndarray) -> None:
     """{text, lines[{text, start, end, words[{text, start, end}]}], metadata{language, ...}}."""
     audio = dsp.Audio(stereo(talk), RATE)
-    document = json.loads(dsp.text_output("transcription", audio, "json", language="de"))
+    document = json.loads(textout.text_output("transcription", audio, "json", language="de"))
     assert set(document) == {"text", "lines", "metadata"}
     assert document["metadata"] == {
         "language": "de",
@@ -351,7 +351,7 @@ def test_transcription_json_has_the_documented_shape(talk: np.ndarray) -> None:
 def test_transcript_timings_follow_the_voice(talk: np.ndarray) -> None:
     """Lines cover the spoken parts and leave out the pauses (energy-based voice activity)."""
     audio = dsp.Audio(talk[:, None], RATE)
-    document = json.loads(dsp.text_output("alignment", audio, "json"))
+    document = json.loads(textout.text_output("alignment", audio, "json"))
     times = np.arange(len(talk)) / RATE
     envelope = np.convolve(np.abs(talk), np.ones(441) / 441, "same")
     speaking = envelope > 0.05 * envelope.max()
@@ -368,8 +368,8 @@ def test_transcript_timings_follow_the_voice(talk: np.ndarray) -> None:
 def test_transcription_srt_and_txt(talk: np.ndarray) -> None:
     """SRT cues are numbered, in order, within the audio; TXT has one marked line per line."""
     audio = dsp.Audio(talk[:, None], RATE)
-    lines = json.loads(dsp.text_output("transcription", audio, "json"))["lines"]
-    srt = dsp.text_output("transcription", audio, "srt")
+    lines = json.loads(textout.text_output("transcription", audio, "json"))["lines"]
+    srt = textout.text_output("transcription", audio, "srt")
     cues = re.findall(
         r"^(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)$",
         srt,
@@ -385,18 +385,18 @@ def test_transcription_srt_and_txt(talk: np.ndarray) -> None:
         assert previous <= start < end <= audio.duration + 0.001
         assert cue[9].startswith("[sandbox]")
         previous = end
-    txt = dsp.text_output("transcription", audio, "txt")
+    txt = textout.text_output("transcription", audio, "txt")
     assert txt.splitlines() == [line["text"] for line in lines]
 
 
 def test_transcription_of_silence_says_so() -> None:
     """Silence gives no lines in JSON and a marked notice in SRT and TXT."""
     audio = dsp.Audio(np.zeros((RATE * 3, 2), dtype=np.float32), RATE)
-    document = json.loads(dsp.text_output("transcription", audio, "json"))
+    document = json.loads(textout.text_output("transcription", audio, "json"))
     assert document["lines"] == []
     assert document["text"] == ""
-    assert "[sandbox] no voice activity" in dsp.text_output("transcription", audio, "srt")
-    assert dsp.text_output("transcription", audio, "txt").startswith("[sandbox]")
+    assert "[sandbox] no voice activity" in textout.text_output("transcription", audio, "srt")
+    assert textout.text_output("transcription", audio, "txt").startswith("[sandbox]")
 
 
 def test_music_detection_finds_the_music_interval(song: synth.Song, talk: np.ndarray) -> None:
@@ -406,11 +406,11 @@ def test_music_detection_finds_the_music_interval(song: synth.Song, talk: np.nda
     silence = np.zeros((10 * RATE, 2), dtype=np.float32)
     speech = np.concatenate([speech, speech])[: 10 * RATE]
     audio = dsp.Audio(np.concatenate([speech, music, silence]), RATE)
-    items = json.loads(dsp.text_output("music_detection", audio, "json"))
+    items = json.loads(textout.text_output("music_detection", audio, "json"))
     assert [(i["start_time"], i["end_time"]) for i in items] == [(10.0, 20.0)]
     assert 0.5 <= items[0]["confidence"] <= 1.0
     assert set(items[0]) == {"start_time", "end_time", "confidence", "generator"}
-    txt = dsp.text_output("music_detection", audio, "txt")
+    txt = textout.text_output("music_detection", audio, "txt")
     assert txt.splitlines()[0].startswith("# shakeweb sandbox")
     assert "00:00:10.000 --> 00:00:20.000  music" in txt
 
@@ -418,7 +418,7 @@ def test_music_detection_finds_the_music_interval(song: synth.Song, talk: np.nda
 def test_music_detection_merges_adjacent_intervals(song: synth.Song) -> None:
     """25 s of music is one item from 0 to 25 s (the last interval is shorter)."""
     music = np.tile(song.mixture, (4, 1))[: 25 * RATE]
-    items = json.loads(dsp.text_output("music_detection", dsp.Audio(music, RATE), "json"))
+    items = json.loads(textout.text_output("music_detection", dsp.Audio(music, RATE), "json"))
     assert [(i["start_time"], i["end_time"]) for i in items] == [(0.0, 25.0)]
 
 
@@ -427,8 +427,8 @@ def test_music_detection_of_speech_and_noise_is_empty(talk: np.ndarray) -> None:
     noise = 0.05 * np.random.default_rng(2).standard_normal((len(talk), 2)).astype(np.float32)
     for samples in (stereo(talk * 0.1), noise):
         audio = dsp.Audio(samples, RATE)
-        assert json.loads(dsp.text_output("music_detection", audio, "json")) == []
-        assert "no music detected" in dsp.text_output("music_detection", audio, "txt")
+        assert json.loads(textout.text_output("music_detection", audio, "json")) == []
+        assert "no music detected" in textout.text_output("music_detection", audio, "txt")
 
 
 @pytest.mark.parametrize(
@@ -440,10 +440,25 @@ def test_text_formats_outside_the_model_are_refused(
 ) -> None:
     """A format the model does not offer raises UnsupportedOutputFormat."""
     with pytest.raises(dsp.UnsupportedOutputFormat, match=f"not '{fmt}'"):
-        dsp.text_output(model, song_audio, fmt)
+        textout.text_output(model, song_audio, fmt)
 
 
 def test_text_output_refuses_audio_models(song_audio: dsp.Audio) -> None:
     """Asking an audio model for text raises UnsupportedModel."""
     with pytest.raises(dsp.UnsupportedModel):
-        dsp.text_output("vocals", song_audio, "json")
+        textout.text_output("vocals", song_audio, "json")
+
+
+def test_dsp_never_imports_textout() -> None:
+    """The text outputs live in textout, which builds on dsp; dsp imports no sandbox module."""
+    import ast
+
+    tree = ast.parse(Path(dsp.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not [name for name in imported if name.startswith(("sandbox", "None.textout"))]
+    assert not hasattr(dsp, "text_output")

@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from accounts.models import Project, User
 from jobs.models import Asset, SubmissionState, Target, TargetStatus, Task
-from jobs.services.tasks import budget_check, budget_spent, month_start
+from jobs.periods import month_start
+from jobs.services.tasks import budget_check, budget_spent
 from tests.tasks.helpers import form_body
 
 CREATE = reverse("jobs:task_create")
