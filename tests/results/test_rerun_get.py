@@ -91,8 +91,12 @@ def test_rerun_of_a_deleted_url_source_asks_before_registering_it(
     """A URL source deleted from the library: the GET offers a button; its POST registers the
     URL again and shows the confirmation, and the confirmation's Submit makes the task."""
     asset = Asset.objects.create(
-        project=project, uploaded_by=member, name="take.wav", format="wav",
-        remote_status=RemoteStatus.READY, source_url=URL,
+        project=project,
+        uploaded_by=member,
+        name="take.wav",
+        format="wav",
+        remote_status=RemoteStatus.READY,
+        source_url=URL,
     )
     task = failed_task(member, project, asset, URL)
     asset.delete()

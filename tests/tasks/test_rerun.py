@@ -273,7 +273,8 @@ def test_rerun_of_a_deleted_url_source_registers_it_again(
     assert page.templates[0].name == "jobs/tasks/rerun_source.html"
     again = reverse("jobs:task_rerun_source", args=[failed_task.pk])
     response = member_client.post(f"{again}?failed_only=1")
-    assert response["Location"] == reverse("jobs:task_rerun", args=[failed_task.pk]) + "?failed_only=1"
+    rerun_page = reverse("jobs:task_rerun", args=[failed_task.pk])
+    assert response["Location"] == f"{rerun_page}?failed_only=1"
     rerun(member_client, failed_task, failed_only=True)
     new = Task.objects.get(rerun_of=failed_task)
     assert new.source_url == "https://cdn.example.com/take.wav"
