@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from jobs.audiofile import download_name
 from jobs.models import Output, RemoteModel, Task
+from shakeweb.spreadsheet import neutralise
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
 
@@ -178,7 +179,11 @@ def task_zip_stream(task: Task, outputs: list[Output], *, requested_by: object) 
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        # Names, models and usernames are typed by people: never a formula in a spreadsheet.
+        writer.writerows(
+            {k: neutralise(v) if isinstance(v, str) and k != "cost" else v for k, v in r.items()}
+            for r in rows
+        )
         zf.writestr("manifest.csv", text.getvalue())
     yield pipe.drain()
 
