@@ -71,6 +71,20 @@ def comparable_models(task: Task, stems: list[Output]) -> set[str]:
     )
 
 
+def without_costs(data: object) -> object:
+    """AudioShake's JSON without its credit figures (`cost`, `creditsPerMinute`, ... at any
+    depth), for people who may not see costs."""
+    if isinstance(data, dict):
+        return {
+            k: without_costs(v)
+            for k, v in data.items()
+            if not any(word in str(k).lower() for word in ("cost", "credit"))
+        }
+    if isinstance(data, list):
+        return [without_costs(v) for v in data]
+    return data
+
+
 def source_stem(task: Task) -> str:
     """The source's name without its extension ("Live take" for "Live take.wav")."""
     name = task.source_name or "audio"
