@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    "shakeweb",  # its system checks (shakeweb/checks.py)
     "accounts",
     "jobs",
     "costs",
@@ -266,6 +267,10 @@ SANDBOX_METADATA_MAX = env.int("SANDBOX_METADATA_MAX", default=4096)
 SANDBOX_FAULTS = env.json("SANDBOX_FAULTS", default={})
 if SANDBOX_ENABLED and not AUDIOSHAKE_API_KEY:
     AUDIOSHAKE_OUTPUT_HOSTS = [*AUDIOSHAKE_OUTPUT_HOSTS, "127.0.0.1", "localhost"]
+
+# With DEBUG off, the sandbox is refused (system check shakeweb.E001: `check --deploy`,
+# gunicorn and the poller stop) unless this says the deployment is meant to be a sandbox demo.
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 
 # Content Security Policy: no inline script, nonces for the few script tags we emit.
 SECURE_CSP = {
