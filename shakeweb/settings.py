@@ -155,9 +155,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
-    "AXES_IP_HEADERS", default=["REMOTE_ADDR"]
-)  # add HTTP_X_FORWARDED_FOR only behind a proxy you trust
+# The client's address: the connection's, or behind TRUSTED_PROXY_COUNT proxies that append
+# to X-Forwarded-For, the one the outermost of them saw (accounts/clientip.py). Never a
+# header a client could write itself; the lock-out is per username *and* address, so nobody
+# can lock a colleague out from elsewhere.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.clientip.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
