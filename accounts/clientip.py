@@ -32,7 +32,8 @@ def client_ip(request: HttpRequest) -> str:
     count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if count <= 0:
         return remote
-    hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "")[:4096].split(",")]
+    # The trusted hops are at the right end: a huge header is cut from the left.
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "")[-4096:].split(",")
     if len(hops) < count:  # did not come through every proxy: the connection is all we know
         return remote
     return _address(hops[-count]) or remote

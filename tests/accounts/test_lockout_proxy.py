@@ -83,6 +83,7 @@ def test_lockout_is_user_and_address_combined(member: User, viewer: User, settin
         (1, PROXY, "", PROXY),
         (1, PROXY, "garbage", PROXY),
         (1, PROXY, "x" * 10_000, PROXY),
+        (1, PROXY, "x" * 10_000 + ", 198.51.100.7", "198.51.100.7"),
         (1, PROXY, None, PROXY),
     ],
 )
