@@ -96,5 +96,7 @@ def ranged_file_response(
     response["Accept-Ranges"] = "bytes"
     if quoted_etag:
         response["ETag"] = quoted_etag
-    response["Cache-Control"] = "private, max-age=3600"
+    # Only logged-in people get files: no cache may keep a copy after log-out (seeking still
+    # works: the browser asks for the byte ranges again).
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -157,3 +157,15 @@ def test_parse_range_never_raises(header: str, size: int) -> None:
     if isinstance(wanted, tuple):
         first, last = wanted
         assert 0 <= first <= last < size
+
+
+def test_ranged_media_is_private_no_store_and_seekable(viewer: User, addresses: list) -> None:
+    """Outputs and assets played in the page: 206 for a byte range, `private, no-store`."""
+    client = Client()
+    client.force_login(viewer)
+    for address in (a for a in addresses if a.endswith(("/play/", "/audio/"))):
+        response = client.get(address, headers={"Range": "bytes=10-19"})
+        assert response.status_code == 206, address
+        assert response["Content-Range"].startswith("bytes 10-19/")
+        assert b"".join(response.streaming_content) == wav_bytes()[10:20]
+        assert response["Cache-Control"] == "private, no-store"
