@@ -3,9 +3,12 @@ keeps the "at least one active admin" rule; the admin is the escape hatch."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.forms import Form
+from django.http import HttpRequest
 
 from accounts.forms import ProjectForm
 from accounts.models import Project, User
+from accounts.sessions import sessions_end
 
 
 @admin.register(User)
@@ -30,6 +33,12 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Team role", {"fields": ["email", "role", "can_view_costs"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Form, change: bool) -> None:
+        """Deactivating someone here ends their log-ins too, as on the Team page."""
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            sessions_end(user_pk=obj.pk)
 
 
 @admin.register(Project)

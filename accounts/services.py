@@ -17,6 +17,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Project, Role, User
+from accounts.sessions import sessions_end
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +139,15 @@ def member_set_role(*, member: User, role: str) -> User:
 
 
 def member_set_active(*, member: User, active: bool) -> User:
+    """(De)activate a member. Deactivating also ends their log-ins: a reactivated member
+    logs in again, their old sessions never come back."""
     _refuse_superuser(member)
     with transaction.atomic():
         if not active:
             _keep_an_admin(member)
         User.objects.filter(pk=member.pk).update(is_active=active)
+        if not active:
+            sessions_end(user_pk=member.pk)
     member.is_active = active
     return member
 

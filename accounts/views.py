@@ -15,9 +15,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from accounts import services
+from accounts.clientip import client_ip
 from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm
 from accounts.models import Project, Role, User
 from accounts.permissions import admin_required
+from accounts.throttle import password_reset_allowed, throttled_message
 
 INVITATION_SESSION_KEY = "accounts:invitation"
 
@@ -56,6 +58,20 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         else:
             messages.success(self.request, "Your new password is saved and you are logged in.")
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request, throttled per client address and per e-mail address typed
+    (`accounts.throttle`); the answer is the same whether the address has an account."""
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        email = form.cleaned_data["email"]
+        if not password_reset_allowed(ip=client_ip(self.request), email=email):
+            form.add_error("email", throttled_message())
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        return super().form_valid(form)
 
 
 def _site_url(request: HttpRequest) -> str:

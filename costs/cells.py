@@ -6,7 +6,8 @@ credits and formats, and neutralises formulas, in the same pass that reads the r
 then has no per-value converters to run (every cell arrives as text, an integer or a float)
 and `csv.writer` takes the fetched tuples as they are.
 
-`costs.export.neutralise` is the same rule in Python, for the small summary exports.
+`shakeweb.spreadsheet.neutralise` is the same rule in Python, for the small summary exports
+and the manifest inside a task's ZIP.
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -15,16 +16,30 @@ from django.db.models.functions import Cast, Concat, Left, Length, Replace, Subs
 from django.db.models.lookups import In, LessThanOrEqual
 from django.db.models.sql.compiler import SQLCompiler
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from shakeweb.spreadsheet import FORMULA_START, LEADING_BLANKS
+
 SqlParams = tuple[str, list]
+
+
+class LTrimBlanks(Func):
+    """`LTRIM(text, blanks)`: the same on SQLite and PostgreSQL."""
+
+    function = "LTRIM"
+    output_field = TextField()
+
+    def __init__(self, expression: Expression) -> None:
+        super().__init__(expression, Value(LEADING_BLANKS))
 
 
 def neutralised(expression: Expression) -> Case:
     """Text a spreadsheet shows and never runs: a leading `'` before `=`, `+`, `-`, `@`, a tab
-    or a carriage return. NULL stays NULL (an empty cell)."""
+    or a carriage return, also after leading blanks (`shakeweb.spreadsheet`). NULL stays NULL
+    (an empty cell)."""
+    starts = list(FORMULA_START)
     return Case(
         When(
-            In(Left(expression.copy(), 1), list(FORMULA_START)),
+            In(Left(expression.copy(), 1), starts)
+            | In(Left(LTrimBlanks(expression.copy()), 1), starts),
             then=Concat(Value("'"), expression.copy(), output_field=TextField()),
         ),
         default=expression.copy(),

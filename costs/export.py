@@ -7,8 +7,9 @@ written through `csv.writer` into a small buffer that is emptied at once, and th
 out before the query runs, so the first byte leaves immediately. The database hands over
 finished cells (`costs.cells`), so Python does no work per value.
 
-Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
-formula. Every text cell (names, ids, URLs, metadata) that starts so gets a leading `'`;
+Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return (also
+after leading blanks) as a formula. Every text cell (names, ids, URLs, metadata) that starts
+so gets a leading `'` (`shakeweb.spreadsheet`, one rule for every CSV we write);
 numbers the export writes itself are left alone, so a negative number stays a number.
 """
 
@@ -23,7 +24,7 @@ from typing import TextIO
 from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.db.models.functions import Cast, Coalesce
 
-from costs.cells import FORMULA_START, CreditsText, UtcIso, formats_cell, neutralised
+from costs.cells import CreditsText, UtcIso, formats_cell, neutralised
 from costs.ledger import (
     CHARGED,
     LedgerFilters,
@@ -33,6 +34,7 @@ from costs.ledger import (
     source_url,
 )
 from costs.services import GroupBy, ledger_groups
+from shakeweb.spreadsheet import neutralise
 
 CHUNK_SIZE = 2000
 BOM = "\ufeff"
@@ -67,16 +69,6 @@ SUMMARY_NUMBERS = (
     "estimated_cost_in_flight",
     "errored_with_cost",
 )
-
-
-def neutralise(value: str | None) -> str:
-    """A text cell a spreadsheet will show as text, never run (`costs.cells.neutralised` is the
-    same rule in SQL)."""
-    if not value:
-        return ""
-    if value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _text(name: str) -> Case:

@@ -286,6 +286,11 @@ def probe(path: Path) -> AudioInfo:
             f"This looks like {label} but its headers cannot be read ({_short(exc)}): the file "
             "may be damaged or truncated."
         ) from exc
+    except RecursionError:  # boxes inside boxes thousands deep: mutagen recurses into each
+        raise AudioRejected(
+            f"This {label} file cannot be read: its boxes are nested too deeply for a real "
+            "audio or video file. Export it again from your audio software."
+        ) from None
     codec = str(getattr(info, "codec", "") or "")
     if fmt in ("m4a", "mp4", "mov"):
         if codec.split(".")[0] in _DRM_SAMPLE_ENTRIES:

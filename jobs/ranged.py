@@ -29,6 +29,15 @@ def _iter_range(fileobj: BinaryIO, start: int, length: int) -> Iterator[bytes]:
         fileobj.close()
 
 
+# Byte positions past any real file: a longer number is read as this (Python refuses to
+# convert more than 4,300 digits, and a 5,000-digit Range must not be a 500).
+_HUGE = 10**18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else _HUGE
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     """(first, last) byte of a single satisfiable range; None when the header is absent,
     malformed or multi-range (serve everything); False when it cannot be satisfied (416)."""
@@ -36,12 +45,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     if not match or (not match[1] and not match[2]):
         return None
     if not match[1]:  # suffix range: the last N bytes
-        suffix = int(match[2])
+        suffix = _position(match[2])
         if suffix == 0:
             return False
         return max(size - suffix, 0), size - 1
-    first = int(match[1])
-    last = int(match[2]) if match[2] else size - 1
+    first = _position(match[1])
+    last = _position(match[2]) if match[2] else size - 1
     if match[2] and last < first:
         return None
     if first >= size:
@@ -87,5 +96,7 @@ def ranged_file_response(
     response["Accept-Ranges"] = "bytes"
     if quoted_etag:
         response["ETag"] = quoted_etag
-    response["Cache-Control"] = "private, max-age=3600"
+    # Only logged-in people get files: no cache may keep a copy after log-out (seeking still
+    # works: the browser asks for the byte ranges again).
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from jobs.audiofile import download_name
 from jobs.models import Output, RemoteModel, Task
+from shakeweb.spreadsheet import neutralise
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
 
@@ -68,6 +69,20 @@ def comparable_models(task: Task, stems: list[Output]) -> set[str]:
         .values_list("target__model", flat=True)
         .distinct()
     )
+
+
+def without_costs(data: object) -> object:
+    """AudioShake's JSON without its credit figures (`cost`, `creditsPerMinute`, ... at any
+    depth), for people who may not see costs."""
+    if isinstance(data, dict):
+        return {
+            k: without_costs(v)
+            for k, v in data.items()
+            if not any(word in str(k).lower() for word in ("cost", "credit"))
+        }
+    if isinstance(data, list):
+        return [without_costs(v) for v in data]
+    return data
 
 
 def source_stem(task: Task) -> str:
@@ -178,7 +193,11 @@ def task_zip_stream(task: Task, outputs: list[Output], *, requested_by: object) 
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        # Names, models and usernames are typed by people: never a formula in a spreadsheet.
+        writer.writerows(
+            {k: neutralise(v) if isinstance(v, str) and k != "cost" else v for k, v in r.items()}
+            for r in rows
+        )
         zf.writestr("manifest.csv", text.getvalue())
     yield pipe.drain()
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    "shakeweb",  # its system checks (shakeweb/checks.py)
     "accounts",
     "jobs",
     "costs",
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SessionPolicyMiddleware",  # idle/absolute timeouts, no-store
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -141,13 +143,44 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions (accounts/sessions.py): logged out after SESSION_IDLE_MINUTES without a request and
+# SESSION_ABSOLUTE_HOURS after logging in, whatever happens. The idle clock (and the stored
+# expiry) is refreshed at most once per SESSION_REFRESH_MINUTES: one session write per
+# interval per active member, not one per request.
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_MINUTES", default=120) * 60
+SESSION_ABSOLUTE_SECONDS = int(env.float("SESSION_ABSOLUTE_HOURS", default=12) * 3600)
+SESSION_REFRESH_SECONDS = min(
+    env.int("SESSION_REFRESH_MINUTES", default=5) * 60, SESSION_IDLE_SECONDS // 2
+)
+SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = False
+
+# Password-reset requests: at most this many per client address and per e-mail address typed
+# in the window, counted in the cache (accounts/throttle.py).
+PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", default=5)
+PASSWORD_RESET_PER_ACCOUNT = env.int("PASSWORD_RESET_PER_ACCOUNT", default=3)
+PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60) * 60
+
+# The cache holds only those counters. A file cache in var/ is shared by every process of one
+# machine; several web machines want a shared one (CACHE_URL=redis://..., or
+# dbcache://shakeweb_cache after `manage.py createcachetable`). Tests use memory.
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL",
+        default="locmemcache://" if TESTING else f"filecache://{VAR_DIR / 'cache'}",
+    )
+}
 
 # Login throttling: five failures for one username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -156,9 +189,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
-    "AXES_IP_HEADERS", default=["REMOTE_ADDR"]
-)  # add HTTP_X_FORWARDED_FOR only behind a proxy you trust
+# The client's address: the connection's, or behind TRUSTED_PROXY_COUNT proxies that append
+# to X-Forwarded-For, the one the outermost of them saw (accounts/clientip.py). Never a
+# header a client could write itself; the lock-out is per username *and* address, so nobody
+# can lock a colleague out from elsewhere.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.clientip.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -275,6 +311,10 @@ SANDBOX_METADATA_MAX = env.int("SANDBOX_METADATA_MAX", default=4096)
 SANDBOX_FAULTS = env.json("SANDBOX_FAULTS", default={})
 if SANDBOX_ENABLED and not AUDIOSHAKE_API_KEY:
     AUDIOSHAKE_OUTPUT_HOSTS = [*AUDIOSHAKE_OUTPUT_HOSTS, "127.0.0.1", "localhost"]
+
+# With DEBUG off, the sandbox is refused (system check shakeweb.E001: `check --deploy`,
+# gunicorn and the poller stop) unless this says the deployment is meant to be a sandbox demo.
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 
 # Content Security Policy: no inline script, nonces for the few script tags we emit.
 SECURE_CSP = {

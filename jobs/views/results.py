@@ -30,6 +30,7 @@ from jobs.results import (
     source_stem,
     target_hint,
     task_zip_stream,
+    without_costs,
 )
 from jobs.status import is_target_late, poller_health
 
@@ -53,7 +54,9 @@ def _optional_url(name: str, *args: object) -> str:
         return ""
 
 
-def _status_context(task: Task) -> dict:
+def _status_context(task: Task, *, show_costs: bool) -> dict:
+    """What the status fragment and the page show. `show_costs` (the viewer's permission)
+    decides whether any credit figure is rendered, the out-of-band cost partial included."""
     targets = list(task.targets.all())
     now = timezone.now()
     outputs = [o for t in targets for o in t.outputs.all()]
@@ -83,7 +86,8 @@ def _status_context(task: Task) -> dict:
         "stems": stems,
         "comparable": comparable_models(task, stems),
         "health": poller_health(now=now),
-        "cost": task.remote_cost if task.remote_cost is not None else None,
+        "cost": task.remote_cost if show_costs else None,
+        "show_costs": show_costs,
     }
 
 
@@ -92,7 +96,8 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The task page; with htmx, just the status fragment (polled every 2 s while unfinished,
     answered with 286 and no trigger once everything is terminal and mirrored)."""
     task = _task_with_targets(pk)
-    context = _status_context(task)
+    show_costs = request.user.sees_costs
+    context = _status_context(task, show_costs=show_costs)
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "jobs/results/task.html#status", context)
         if not context["polling"]:
@@ -102,7 +107,11 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "asset_play_url": _optional_url("jobs:asset_audio", task.source_asset_id)
         if task.source_asset_id
         else "",
-        "raw_json": json.dumps(task.raw, indent=2, sort_keys=True) if task.raw else "",
+        "raw_json": json.dumps(
+            task.raw if show_costs else without_costs(task.raw), indent=2, sort_keys=True
+        )
+        if task.raw
+        else "",
         "reruns": list(task.reruns.order_by("attempt").only("pk", "attempt", "created_at")),
     }
     return render(request, "jobs/results/task.html", context)

@@ -398,13 +398,22 @@ def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
     """`/tasks/<pk>/rerun/` (`?failed_only=1`: only its failed targets): the confirmation of a
     new task linked to this one, with its targets, estimate and budget, or the form with what
     must change first. Nothing is created here: the confirmation's Submit creates the task,
-    once per form token, like any new task."""
+    once per form token, like any new task. It writes nothing: a URL source deleted from the
+    library gets a page whose button (`task_rerun_source_view`) registers it again first."""
     task = get_object_or_404(Task.objects.select_related("project", "source_asset"), pk=pk)
     failed_only = request.GET.get("failed_only") in ("1", "on", "true")
     targets = rerun_targets(task=task, failed_only=failed_only)
     if not targets:
         messages.error(request, "This task has no failed targets to re-run.")
         return redirect(task)
+    url_gone = (
+        task.source_asset_id is None
+        and task.source_url
+        and not Asset.objects.filter(source_url=task.source_url).exists()
+    )
+    if url_gone:
+        context = {"task": task, "failed_only": failed_only, "count": len(targets)}
+        return render(request, "jobs/tasks/rerun_source.html", context)
     try:
         source = rerun_source(task=task, user=request.user)
     except (SourceUnavailable, ValidationError) as exc:
@@ -416,6 +425,23 @@ def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
         note = f"Re-run of task {task.pk}: change what is marked, then review."
         return _form_page(request, form, notes=[note])
     return _review_or_submit(request, form, confirmed=False)
+
+
+@member_required
+@require_POST
+def task_rerun_source_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The button of a re-run whose URL source was deleted from the library: registers the
+    URL again, then back to the re-run's confirmation (`?failed_only=1` kept)."""
+    task = get_object_or_404(Task.objects.select_related("project", "source_asset"), pk=pk)
+    try:
+        rerun_source(task=task, user=request.user)
+    except (SourceUnavailable, ValidationError) as exc:
+        messages.error(request, f"Not re-run. {' '.join(getattr(exc, 'messages', [str(exc)]))}")
+        return redirect(task)
+    response = redirect("jobs:task_rerun", pk=task.pk)
+    if request.GET.get("failed_only") in ("1", "on", "true"):
+        response["Location"] += "?failed_only=1"
+    return response
 
 
 # The list ---------------------------------------------------------------------------------
@@ -490,4 +516,5 @@ urlpatterns = [
     path("tasks/new/rows/", task_rows_view, name="task_rows"),
     path("tasks/new/estimate/", task_estimate_view, name="task_estimate"),
     path("tasks/<int:pk>/rerun/", task_rerun_view, name="task_rerun"),
+    path("tasks/<int:pk>/rerun/source/", task_rerun_source_view, name="task_rerun_source"),
 ]

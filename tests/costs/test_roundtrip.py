@@ -10,16 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Project, User
-from costs.export import FORMULA_START, costs_csv, ledger_csv, neutralise
+from costs.export import costs_csv, ledger_csv, neutralise
 from costs.ledger import LedgerFilters
 from jobs.models import Target, TargetStatus, Task
+from shakeweb.spreadsheet import FORMULA_START, LEADING_BLANKS
 from tests.costs.conftest import T, make_task, utc
 
 PERIOD = LedgerFilters(date_from=date(2026, 1, 1), date_to=date(2026, 12, 31))
 
 # Any unicode PostgreSQL can store (no NUL, no lone surrogates), with the characters that
 # break naive CSV writers and the ones spreadsheets treat as formulas, often at the start.
-tricky = st.sampled_from(["=", "+", "-", "@", "\t", "\r", "\n", "\r\n", ",", '"', "'", "é", "😀"])
+tricky = st.sampled_from(
+    ["=", "+", "-", "@", "\t", "\r", "\n", "\r\n", ",", '"', "'", "é", "😀", " ", "\u00a0"]
+)
 text = st.lists(
     st.one_of(tricky, st.text(st.characters(codec="utf-8", exclude_characters="\x00"))),
     max_size=6,
@@ -27,7 +30,10 @@ text = st.lists(
 
 
 def expected_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_START) else value
+    formula = value.startswith(FORMULA_START) or value.lstrip(LEADING_BLANKS).startswith(
+        FORMULA_START
+    )
+    return "'" + value if formula else value
 
 
 @pytest.mark.parametrize(
@@ -40,13 +46,15 @@ def expected_cell(value: str) -> str:
         ("\tx", "'\tx"),
         ("\rx", "'\rx"),
         ("a=1", "a=1"),
-        (" =1", " =1"),
+        (" =1", "' =1"),
+        ("\n\u00a0 @x", "'\n\u00a0 @x"),
+        (" a=1", " a=1"),
         ("", ""),
         (None, ""),
     ],
 )
 def test_neutralise(value: str | None, cell: str) -> None:
-    """Only a leading formula character is neutralised."""
+    """Only a leading formula character (maybe after blanks) is neutralised."""
     assert neutralise(value) == cell
 
 

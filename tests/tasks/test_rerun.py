@@ -261,14 +261,20 @@ def test_deleted_source_offers_no_rerun(
 def test_rerun_of_a_deleted_url_source_registers_it_again(
     member_client: Client, failed_task: Task, make_asset: Callable[..., Asset]
 ) -> None:
-    """A URL source deleted from the library is still known: the re-run registers the URL
-    again (AudioShake fetches it itself) and confirms as usual."""
+    """A URL source deleted from the library is still known: the re-run page's button (a POST)
+    registers the URL again (AudioShake fetches it itself), then it confirms as usual."""
     url = make_asset(name="take.wav", url="https://cdn.example.com/take.wav")
     failed_task.source_asset = url
     failed_task.source_url = url.source_url
     failed_task.save()
     url.delete()
     failed_task.refresh_from_db()
+    page = review(member_client, failed_task, failed_only="1")
+    assert page.templates[0].name == "jobs/tasks/rerun_source.html"
+    again = reverse("jobs:task_rerun_source", args=[failed_task.pk])
+    response = member_client.post(f"{again}?failed_only=1")
+    rerun_page = reverse("jobs:task_rerun", args=[failed_task.pk])
+    assert response["Location"] == f"{rerun_page}?failed_only=1"
     rerun(member_client, failed_task, failed_only=True)
     new = Task.objects.get(rerun_of=failed_task)
     assert new.source_url == "https://cdn.example.com/take.wav"
