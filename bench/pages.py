@@ -4,8 +4,8 @@
 
 For each database (an SQLite file in a temporary directory; a throwaway PostgreSQL database on
 postgres://postgres@127.0.0.1:5432, created and dropped here) and each size, a database seeded
-by `bench/seed.py` (10,000 tasks x 20 targets, ~186k outputs, 3,000 assets, 50 members, 10
-projects), gunicorn as in production (DEBUG off, 2 sync workers, `bench.settings`: the shipped
+by `bench/_seed.py` (10,000 tasks x 20 targets, ~186k outputs, 3,000 assets, 50 members, 10
+projects), gunicorn as in production (DEBUG off, 2 sync workers, `bench._settings`: the shipped
 settings plus a floor view in the benchmark's own URLconf), a logged-in admin's session, then
 sequential requests round-robin over the pages (drift hits all alike), each page measured
 p50/p99 and as a ratio to the floor `/_bench/floor/` (login required, same middleware, same
@@ -18,6 +18,7 @@ import argparse
 import http.client
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -25,8 +26,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _seed import ROOT, db_version, scratch_database
 from common import start_gunicorn, stop, write_section
-from seed import ROOT, db_version, scratch_database
 
 SECTION = "## Pages at scale"
 
@@ -180,6 +181,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="20 tasks, SQLite, a few requests")
     parser.add_argument("--no-write", action="store_true", help="print only")
     options = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C: servers stopped, the PostgreSQL database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if options.quick:
         options.samples, options.slow_samples = 50, 10
     if options.smoke:

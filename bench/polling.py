@@ -3,8 +3,8 @@ the dashboard serves with p99 under 200 ms.
 
     .venv/bin/python bench/polling.py [--quick] [--smoke] [--db sqlite|postgres] [--tasks 10000]
 
-A database seeded by `bench/seed.py` (10,000 tasks by default), gunicorn as in production (DEBUG
-off, `bench.settings`) with 2 sync workers, then with the Procfile's 2 workers x 8 threads
+A database seeded by `bench/_seed.py` (10,000 tasks by default), gunicorn as in production (DEBUG
+off, `bench._settings`) with 2 sync workers, then with the Procfile's 2 workers x 8 threads
 (gthread). For each, three scenarios, each stepped through `--steps` open pages until p99 passes
 200 ms (or a request fails):
 - floor: N pages polling `/_bench/floor/` (login required, a constant): the framework's ceiling;
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import platform
+import signal
 import random
 import statistics
 import sys
@@ -33,8 +34,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _seed import ROOT, db_version, scratch_database
 from common import start_gunicorn, stop, write_section
-from seed import ROOT, db_version, scratch_database
 
 SECTION = "## Polling load"
 INTERVAL = 2.0
@@ -232,6 +233,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="20 tasks, one tiny step each")
     parser.add_argument("--no-write", action="store_true", help="print only")
     options = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C: servers stopped, the PostgreSQL database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if options.quick:
         options.steps, options.list_steps, options.seconds = "100,400,1000", "1,8,32", 8.0
     if options.smoke:

@@ -2,7 +2,7 @@
 
 `scratch_database(backend, tasks, work)` creates an empty database (an SQLite file in `work`,
 or `shakeweb_bench_<pid>_<n>` on the local PostgreSQL, dropped on exit), migrates it and fills
-it in bulk in a child process (`python bench/seed.py TASKS`): per 10,000 tasks, 20 targets each
+it in bulk in a child process (`python bench/_seed.py TASKS`): per 10,000 tasks, 20 targets each
 (~186k outputs), 3,000 assets; always 50 members and 10 projects; created over ~3 years; most
 tasks completed, some partial, failed, rejected, and among the newest some processing or
 waiting to be sent; credits on every target. The child also writes a logged-in session for an
@@ -38,7 +38,7 @@ def base_env() -> dict[str, str]:
     the benchmark's URLconf, no sandbox."""
     return {
         **{k: v for k, v in os.environ.items() if k not in ("SHAKEWEB_TESTING",)},
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SETTINGS_MODULE": "bench._settings",
         "DEBUG": "0",
         "SHAKEWEB_TESTING": "0",
         "SECRET_KEY": "bench-" + uuid.uuid4().hex,
