@@ -25,8 +25,8 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import random
+import signal
 import statistics
 import sys
 import tempfile
