@@ -28,26 +28,33 @@ def write_section(section: str, text: str) -> None:
     DOC.write_text(updated.rstrip("\n") + "\n")
 
 
-def start_gunicorn(env: dict[str, str], *, cwd: Path) -> tuple[subprocess.Popen, str]:
-    """The dashboard under gunicorn (one worker, a long timeout for 1 GiB bodies) on a free
-    port, once `/healthz` answers. Returns the process and the site's base URL."""
+def start_gunicorn(
+    env: dict[str, str],
+    *,
+    cwd: Path,
+    workers: int = 1,
+    threads: int = 1,
+    timeout: int = 900,
+) -> tuple[subprocess.Popen, str]:
+    """The dashboard under gunicorn (by default one sync worker, a long timeout for 1 GiB
+    bodies) on a free port, once `/healthz` answers. `threads` > 1 runs gthread workers, as the
+    Procfile does. Returns the process and the site's base URL."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            str(cwd / ".venv" / "bin" / "gunicorn"),
-            "shakeweb.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "900",
-            "--log-level",
-            "warning",
-        ],
-        cwd=cwd,
-        env=env,
-    )
+    command = [
+        str(cwd / ".venv" / "bin" / "gunicorn"),
+        "shakeweb.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+        "--log-level",
+        "warning",
+    ]
+    if threads > 1:
+        command += ["--threads", str(threads)]
+    server = subprocess.Popen(command, cwd=cwd, env=env)
     site = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -59,3 +66,13 @@ def start_gunicorn(env: dict[str, str], *, cwd: Path) -> tuple[subprocess.Popen,
                 server.kill()
                 raise RuntimeError("the dashboard did not start") from None
             time.sleep(0.2)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop a server started here (SIGTERM, then SIGKILL after 10 s)."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
