@@ -5,6 +5,10 @@
   sent. A target without a reported cost counts nothing here, whatever its estimate.
 - **in flight** (`IN_FLIGHT`): the estimate at submission of a target still pending or
   processing without a reported cost, on a task that is still alive.
+- **unreported** (`UNREPORTED`): the estimate of a target that finished (completed or errored)
+  on a live task without AudioShake reporting a cost (yet). Not shown as spent, but a budget
+  counts it: it may still be charged, so a budget is checked against spent + in flight +
+  unreported (`committed`), as the task form always did.
 
 A month is a UTC calendar month on the task's creation time (`jobs.periods.month_bounds`), as
 on the Costs page: a task created on the 31st and finished on the 1st belongs to the month it
@@ -29,6 +33,8 @@ IN_FLIGHT_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
 TASK_ALIVE = ~Q(task__submission_state__in=NOT_SENT_STATES)
 CHARGED = Q(cost__isnull=False) & Q(status__in=CHARGEABLE_STATUSES) & TASK_ALIVE
 IN_FLIGHT = Q(cost__isnull=True) & Q(status__in=IN_FLIGHT_STATUSES) & TASK_ALIVE
+FINISHED_STATUSES = (TargetStatus.COMPLETED, TargetStatus.ERROR)
+UNREPORTED = Q(cost__isnull=True) & Q(status__in=FINISHED_STATUSES) & TASK_ALIVE
 
 
 def _cents(value: Decimal | float | int | None) -> Decimal:
@@ -45,11 +51,12 @@ class MonthSpending:
 
     spent: Decimal  # charged: what AudioShake reported
     in_flight: Decimal  # estimates of targets still running
+    unreported: Decimal = Decimal("0.00")  # estimates of finished targets with no cost yet
 
     @property
     def committed(self) -> Decimal:
-        """Spent plus in flight: what a budget is checked against."""
-        return self.spent + self.in_flight
+        """Spent, in flight and unreported: what a budget is checked against."""
+        return self.spent + self.in_flight + self.unreported
 
 
 def month_targets(*, now: datetime | None = None) -> QuerySet[Target]:
@@ -62,6 +69,7 @@ def _spending_sums() -> dict[str, Sum]:
     return {
         "spent": Sum("cost", filter=CHARGED),
         "in_flight": Sum("estimated_cost", filter=IN_FLIGHT),
+        "unreported": Sum("estimated_cost", filter=UNREPORTED),
     }
 
 
@@ -76,7 +84,11 @@ def credits_this_month(
     if project is not None:
         targets = targets.filter(task__project=project)
     sums = targets.aggregate(**_spending_sums())
-    return MonthSpending(spent=_cents(sums["spent"]), in_flight=_cents(sums["in_flight"]))
+    return MonthSpending(
+        spent=_cents(sums["spent"]),
+        in_flight=_cents(sums["in_flight"]),
+        unreported=_cents(sums["unreported"]),
+    )
 
 
 def credits_this_month_by_project(
@@ -93,7 +105,9 @@ def credits_this_month_by_project(
     )
     return {
         row["task__project"]: MonthSpending(
-            spent=_cents(row["spent"]), in_flight=_cents(row["in_flight"])
+            spent=_cents(row["spent"]),
+            in_flight=_cents(row["in_flight"]),
+            unreported=_cents(row["unreported"]),
         )
         for row in rows
     }

@@ -47,7 +47,8 @@ def test_state_machine_treats_huge_numbers_as_absent(value: str) -> None:
 def test_initial_state_ignores_huge_links(value: str, catalogue: Any) -> None:
     """`?from=` and `?asset=` with such a number open an empty form."""
     state, _ = initial_state(params={"from": value, "asset": value}, catalogue=catalogue)
-    assert state.asset == "" and state.rerun_of == ""
+    assert state.asset == ""
+    assert state.rerun_of == ""
 
 
 def _huge_body(value: str, asset: Asset, project: Project) -> dict[str, Any]:
