@@ -8,25 +8,20 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db.models import Count
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from accounts import services
 from accounts.clientip import client_ip
 from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm
+from accounts.http import HtmxHttpRequest
 from accounts.models import Project, Role, User
 from accounts.permissions import admin_required
 from accounts.throttle import password_reset_allowed, throttled_message
 
 INVITATION_SESSION_KEY = "accounts:invitation"
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-    user: User
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -74,7 +69,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().form_valid(form)
 
 
-def _site_url(request: HttpRequest) -> str:
+def _site_url(request: HtmxHttpRequest) -> str:
     return request.build_absolute_uri("/")
 
 
@@ -201,7 +196,7 @@ def member_invitation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: HtmxHttpRequest) -> HttpResponse:
     """All projects with their usage, and the create form."""
     form = ProjectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -220,7 +215,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def project_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=pk)
     title = project.name  # the form writes its (maybe invalid) input into `project`
     form = ProjectForm(request.POST if request.method == "POST" else None, instance=project)

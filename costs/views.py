@@ -2,13 +2,14 @@
 No view here calls AudioShake."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.http import HtmxHttpRequest
 from accounts.permissions import costs_required
 from costs.export import costs_csv, export_filename
 from costs.forms import CostFilterForm, ExportOptionsForm
@@ -18,7 +19,7 @@ from costs.services import usage_refresh_request
 
 @require_GET
 @costs_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     """Totals, charts, budgets and AudioShake's figures for the filtered period."""
     now = timezone.now()
     form = CostFilterForm(request.GET, today=now.date())
@@ -31,7 +32,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @costs_required
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HtmxHttpRequest) -> HttpResponse:
     """The ledger (or its summary per group) for the same filters, streamed as CSV."""
     now = timezone.now()
     form = CostFilterForm(request.GET, today=now.date())
@@ -52,7 +53,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @costs_required
-def usage_refresh(request: HttpRequest) -> HttpResponse:
+def usage_refresh(request: HtmxHttpRequest) -> HttpResponse:
     """Queue a refresh of AudioShake's usage figures; back to the page with the same filters."""
     usage_refresh_request()
     messages.success(

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import path
@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
+from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.permissions import member_required
 from jobs.audiofile import CONTENT_TYPES, AudioRejected, download_name, sanitise_name
 from jobs.forms.assets import (
@@ -52,7 +53,8 @@ class UploadResult:
 
 
 @require_GET
-def asset_list(request: HttpRequest) -> HttpResponse:
+@varies_with_htmx
+def asset_list(request: HtmxHttpRequest) -> HttpResponse:
     """The library page; htmx requests from the filter form get only the results."""
     form = AssetFilterForm(request.GET)
     page = Paginator(services.asset_search(**form.filters()), PAGE_SIZE).get_page(
@@ -65,7 +67,7 @@ def asset_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def asset_status(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A polled fragment: the library row (or the asset page's status box with ?for=detail).
     Once the status is settled the response stops the polling (286)."""
     asset = _get(pk)
@@ -82,7 +84,7 @@ def asset_status(request: HttpRequest, pk: int) -> HttpResponse:
 @csrf_exempt
 @member_required
 @require_http_methods(["GET", "POST"])
-def asset_upload(request: HttpRequest) -> HttpResponse:
+def asset_upload(request: HtmxHttpRequest) -> HttpResponse:
     """The upload page. On POST the hashing, size-limited handler is installed before the
     body is read (so this view is csrf_exempt outside and csrf_protect inside)."""
     if request.method == "POST":
@@ -93,14 +95,14 @@ def asset_upload(request: HttpRequest) -> HttpResponse:
     return _asset_upload(request)
 
 
-def _declared_length(request: HttpRequest) -> int:
+def _declared_length(request: HtmxHttpRequest) -> int:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0  # Django's parser treats a malformed length as an empty body
 
 
-def _too_large(request: HttpRequest) -> HttpResponse:
+def _too_large(request: HtmxHttpRequest) -> HttpResponse:
     """The declared body is beyond any acceptable upload: answer without reading it."""
     results = [UploadResult(name="Upload", error=size_limit_message(settings.UPLOAD_MAX_BYTES))]
     template = "jobs/assets/upload.html#results" if _is_xhr(request) else "jobs/assets/upload.html"
@@ -109,7 +111,7 @@ def _too_large(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _asset_upload(request: HttpRequest) -> HttpResponse:
+def _asset_upload(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         form = AssetUploadForm(initial={"project": request.GET.get("project")})
         return render(request, "jobs/assets/upload.html", _upload_context(form, []))
@@ -131,7 +133,9 @@ def _asset_upload(request: HttpRequest) -> HttpResponse:
     return render(request, template, _upload_context(form, results), status=status)
 
 
-def _upload_one(request: HttpRequest, upload: UploadedFile, form: AssetUploadForm) -> UploadResult:
+def _upload_one(
+    request: HtmxHttpRequest, upload: UploadedFile, form: AssetUploadForm
+) -> UploadResult:
     name = sanitise_name(upload.name or "")
     try:
         outcome = services.asset_create_from_upload(
@@ -142,7 +146,7 @@ def _upload_one(request: HttpRequest, upload: UploadedFile, form: AssetUploadFor
     return UploadResult(name, outcome=outcome)
 
 
-def _is_xhr(request: HttpRequest) -> bool:
+def _is_xhr(request: HtmxHttpRequest) -> bool:
     """The upload script posts each file on its own and wants only its result back."""
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
 
@@ -160,7 +164,7 @@ def _upload_context(form: AssetUploadForm, results: list[UploadResult], **extra:
 
 @member_required
 @require_POST
-def asset_register_url(request: HttpRequest) -> HttpResponse:
+def asset_register_url(request: HtmxHttpRequest) -> HttpResponse:
     """Register a public HTTPS URL as a source (AudioShake fetches it at each task)."""
     url_form = AssetUrlForm(request.POST)
     if url_form.is_valid():
@@ -197,7 +201,7 @@ def _get(pk: int) -> Asset:
         raise Http404("No such asset.") from None
 
 
-def _detail_context(request: HttpRequest, asset: Asset, **forms: object) -> dict:
+def _detail_context(request: HtmxHttpRequest, asset: Asset, **forms: object) -> dict:
     return {
         "asset": asset,
         "tasks": asset.tasks.select_related("created_by", "project")
@@ -214,14 +218,14 @@ def _detail_context(request: HttpRequest, asset: Asset, **forms: object) -> dict
 
 
 @require_GET
-def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     asset = _get(pk)
     return render(request, "jobs/assets/detail.html", _detail_context(request, asset))
 
 
 @member_required
 @require_POST
-def asset_rename(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     asset = _get(pk)
     form = AssetRenameForm(request.POST)
     if form.is_valid():
@@ -238,7 +242,7 @@ def asset_rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @member_required
 @require_POST
-def asset_move(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_move(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     asset = _get(pk)
     form = AssetMoveForm(request.POST)
     if form.is_valid():
@@ -255,7 +259,7 @@ def asset_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 @member_required
 @require_http_methods(["GET", "POST"])
-def asset_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A confirmation page, then the deletion (owner or admin)."""
     asset = _get(pk)
     if not services.asset_can_delete(asset=asset, user=request.user):
@@ -283,7 +287,7 @@ def _deleted_message(asset: Asset) -> str:
     return message
 
 
-def _local_file(request: HttpRequest, pk: int, *, as_attachment: bool) -> HttpResponse:
+def _local_file(request: HtmxHttpRequest, pk: int, *, as_attachment: bool) -> HttpResponse:
     asset = _get(pk)
     if not asset.has_local_copy:
         raise Http404("This asset has no local copy.")
@@ -303,13 +307,13 @@ def _local_file(request: HttpRequest, pk: int, *, as_attachment: bool) -> HttpRe
 
 
 @require_GET
-def asset_audio(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_audio(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The local copy for the player, with Range support so it can seek."""
     return _local_file(request, pk, as_attachment=False)
 
 
 @require_GET
-def asset_download(request: HttpRequest, pk: int) -> HttpResponse:
+def asset_download(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _local_file(request, pk, as_attachment=True)
 
 

@@ -1,12 +1,13 @@
 """The landing page: what is in flight, what is ready, what it costs this month, and the
 latest tasks and assets. A constant number of queries, whatever the number of rows."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts.http import HtmxHttpRequest
 from jobs.models import Asset, RemoteStatus, Task, with_overall_state
 from jobs.periods import month_start
 from jobs.spending import credits_this_month
@@ -15,7 +16,7 @@ RECENT = 8
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     """The landing page: recent tasks and assets."""
     now = timezone.now()
     start = month_start(now)

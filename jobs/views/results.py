@@ -8,7 +8,7 @@ import json
 import mimetypes
 
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
@@ -16,6 +16,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
+from accounts.http import HtmxHttpRequest, varies_with_htmx
 from jobs import outbox
 from jobs.audiofile import download_name
 from jobs.models import Output, Target, Task, WorkItem
@@ -92,7 +93,8 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
 
 
 @require_GET
-def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+@varies_with_htmx
+def task_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The task page; with htmx, just the status fragment (polled every 2 s while unfinished,
     answered with 286 and no trigger once everything is terminal and mirrored)."""
     task = _task_with_targets(pk)
@@ -124,7 +126,7 @@ def _mirrored_output(pk: int) -> Output:
     )
 
 
-def _serve_output(request: HttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
+def _serve_output(request: HtmxHttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
     storage = output.file.storage
     try:
         f = storage.open(output.file.name, "rb")
@@ -151,7 +153,8 @@ def _request_mirror(output: Output) -> None:
 
 
 @require_GET
-def output_download(request: HttpRequest, pk: int) -> HttpResponse:
+@varies_with_htmx
+def output_download(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Download one output through the dashboard. Without a mirror yet, ask the poller for it
     and show a page that waits (htmx) and then starts the download."""
     output = _mirrored_output(pk)
@@ -170,7 +173,7 @@ def output_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def output_play(request: HttpRequest, pk: int) -> HttpResponse:
+def output_play(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Stream a mirrored output inline (with byte ranges, so the players can seek)."""
     output = _mirrored_output(pk)
     if not output.file or output.mirror_state != Output.MirrorState.MIRRORED:
@@ -179,7 +182,7 @@ def output_play(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def task_zip(request: HttpRequest, pk: int) -> HttpResponse:
+def task_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """All kept outputs of a task in one ZIP, with a manifest, streamed as it is written."""
     task = _task_with_targets(pk)
     outputs = [
@@ -199,7 +202,7 @@ def task_zip(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def output_compare(request: HttpRequest, pk: int) -> HttpResponse:
+def output_compare(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A/B: this output against the same stem from another task, played in sync."""
     output = _mirrored_output(pk)
     candidates = compare_candidates(output)
@@ -215,7 +218,7 @@ def output_compare(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def output_transcript(request: HttpRequest, pk: int) -> HttpResponse:
+def output_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A readable transcript (lines with timestamps; words light up while the source plays)."""
     output = _mirrored_output(pk)
     transcript, problem = None, ""

@@ -14,12 +14,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
+from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.models import Project
 from accounts.permissions import member_required
 from jobs.catalogue import (
@@ -130,7 +131,7 @@ def _estimate_context(state: FormState, catalogue: Catalogue) -> dict[str, Any]:
 
 
 def _form_context(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: TaskCreateForm,
     *,
     notes: list[str] | tuple[str, ...] = (),
@@ -149,7 +150,7 @@ def _form_context(
 
 
 def _form_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: TaskCreateForm,
     *,
     notes: list[str] | tuple[str, ...] = (),
@@ -211,7 +212,7 @@ def _edited_state(
 
 @member_required
 @require_http_methods(["GET", "POST"])
-def task_create_view(request: HttpRequest) -> HttpResponse:
+def task_create_view(request: HtmxHttpRequest) -> HttpResponse:
     """`/tasks/new/`: the form (GET, or re-rendered after an editing button), then the
     confirmation (`step=review`), then the task (`step=confirm`)."""
     catalogue = catalogue_load()
@@ -236,7 +237,7 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
 
 
 def _review_or_submit(
-    request: HttpRequest, form: TaskCreateForm, *, confirmed: bool
+    request: HtmxHttpRequest, form: TaskCreateForm, *, confirmed: bool
 ) -> HttpResponse:
     """A valid form: the budget decides, then the confirmation page or the task itself."""
     intent = form.intent()
@@ -275,7 +276,7 @@ def _review_or_submit(
     return redirect(result.task)
 
 
-def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None) -> None:
+def _report_created(request: HtmxHttpRequest, task: Task, check: BudgetCheck | None) -> None:
     count = task.targets.count()
     what = "Task"
     if task.rerun_of_id:
@@ -292,7 +293,7 @@ def _report_created(request: HttpRequest, task: Task, check: BudgetCheck | None)
 
 
 def _confirm_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: TaskCreateForm,
     estimate: Estimate,
     check: BudgetCheck,
@@ -322,7 +323,7 @@ def _confirm_page(
     )
 
 
-def _save_preset(request: HttpRequest, form: TaskCreateForm) -> HttpResponse:
+def _save_preset(request: HtmxHttpRequest, form: TaskCreateForm) -> HttpResponse:
     """Save the form's rows as a team preset, then show the form again as it was."""
     name_form = PresetNameForm(request.POST)
     state = state_fit(form.state, form.catalogue)
@@ -353,7 +354,7 @@ def _save_preset(request: HttpRequest, form: TaskCreateForm) -> HttpResponse:
 
 @member_required
 @require_POST
-def task_rows_view(request: HttpRequest) -> HttpResponse:
+def task_rows_view(request: HtmxHttpRequest) -> HttpResponse:
     """The rows' buttons through htmx: add a row, remove one, refresh one after its model
     changed, apply a preset. Without htmx, the whole form again."""
     catalogue = catalogue_load()
@@ -379,7 +380,7 @@ def task_rows_view(request: HttpRequest) -> HttpResponse:
 
 @member_required
 @require_POST
-def task_estimate_view(request: HttpRequest) -> HttpResponse:
+def task_estimate_view(request: HtmxHttpRequest) -> HttpResponse:
     """The live estimate of a form being edited (htmx, on every change)."""
     catalogue = catalogue_load()
     return render(
@@ -394,7 +395,7 @@ def task_estimate_view(request: HttpRequest) -> HttpResponse:
 
 @member_required
 @require_GET
-def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
+def task_rerun_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """`/tasks/<pk>/rerun/` (`?failed_only=1`: only its failed targets): the confirmation of a
     new task linked to this one, with its targets, estimate and budget, or the form with what
     must change first. Nothing is created here: the confirmation's Submit creates the task,
@@ -429,7 +430,7 @@ def task_rerun_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @member_required
 @require_POST
-def task_rerun_source_view(request: HttpRequest, pk: int) -> HttpResponse:
+def task_rerun_source_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The button of a re-run whose URL source was deleted from the library: registers the
     URL again, then back to the re-run's confirmation (`?failed_only=1` kept)."""
     task = get_object_or_404(Task.objects.select_related("project", "source_asset"), pk=pk)
@@ -448,7 +449,8 @@ def task_rerun_source_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def task_list_view(request: HttpRequest) -> HttpResponse:
+@varies_with_htmx
+def task_list_view(request: HtmxHttpRequest) -> HttpResponse:
     """`/tasks/`: filters, search, pagination. `?row=<pk>` (htmx) is one row's polling
     fragment, sent with 286 once the task is finished so the polling stops."""
     row_pk = bounded_int(request.GET.get("row", ""))
@@ -473,7 +475,7 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/tasks/list.html", context)
 
 
-def _task_row(request: HttpRequest, pk: int) -> HttpResponse:
+def _task_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(tasks_for_list(), pk=pk)
     health = poller_health() if not task.is_finished else None
     context = {
@@ -503,7 +505,7 @@ def _filtered(tasks: QuerySet[Task], data: dict[str, Any]) -> QuerySet[Task]:
     return tasks
 
 
-def _query_without_page(request: HttpRequest) -> str:
+def _query_without_page(request: HtmxHttpRequest) -> str:
     params = request.GET.copy()
     for key in ("page", "row"):
         params.pop(key, None)

@@ -13,11 +13,12 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.http import HtmxHttpRequest
 from jobs.services.remote import webhook_receive
 
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -28,7 +29,7 @@ def _secret_matches(given: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+def _read_body(request: HtmxHttpRequest, limit: int) -> bytes | None:
     """The body, or None when it is over `limit` bytes (read at most `limit + 1`)."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -47,7 +48,7 @@ def _refuse(status: int, reason: str) -> JsonResponse:
 @csrf_exempt
 @login_not_required
 @require_POST
-def webhook(request: HttpRequest, secret: str) -> HttpResponse:
+def webhook(request: HtmxHttpRequest, secret: str) -> HttpResponse:
     """Record the delivery and make the task's refresh due now; answers at once."""
     if not _secret_matches(secret):
         raise Http404("No webhook here")
