@@ -19,7 +19,7 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/djade --check $$(find templates -name '*.html')
-	SHAKEWEB_TESTING=1 $(PY) manage.py makemigrations --check --dry-run -v0
+	DJANGO_SETTINGS_MODULE=shakeweb.test_settings $(PY) manage.py makemigrations --check --dry-run -v0
 
 format: venv
 	.venv/bin/ruff check --fix .

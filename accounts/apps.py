@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from accounts.sessions import session_start
+        from accounts.sessions import session_start  # lazy: imports models, app registry not ready
 
         def started(sender: object, request: object, **kwargs: object) -> None:
             if request is not None and hasattr(request, "session"):

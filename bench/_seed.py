@@ -37,10 +37,9 @@ def base_env() -> dict[str, str]:
     """Production settings (DEBUG off, a secret key, HTTPS redirect off for plain loopback),
     the benchmark's URLconf, no sandbox."""
     return {
-        **{k: v for k, v in os.environ.items() if k not in ("SHAKEWEB_TESTING",)},
+        **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench._settings",
         "DEBUG": "0",
-        "SHAKEWEB_TESTING": "0",
         "SECRET_KEY": "bench-" + uuid.uuid4().hex,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",

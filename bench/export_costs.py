@@ -257,7 +257,9 @@ def count_rows(path: Path, *, header: bool) -> int:
 
 
 def bench(backend: str, rows: int, runs: int, work: Path) -> dict:
-    env = {**os.environ, "SANDBOX_ENABLED": "0", "DEBUG": "0", "SHAKEWEB_TESTING": "1"}
+    env = {**os.environ, "SANDBOX_ENABLED": "0", "DEBUG": "0"}
+    env.setdefault("SECRET_KEY", "bench-" + os.urandom(16).hex())
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     dbname = f"sw_costs_bench_{os.getpid()}"
     if backend == "sqlite":
         db_file = work / "bench.sqlite3"

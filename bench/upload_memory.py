@@ -50,6 +50,9 @@ BENCH_SETTINGS = """
 from shakeweb.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench_upload_urls"
+# Plain HTTP on 127.0.0.1: no HTTPS redirect, no secure-only cookies.
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 """
 
 BENCH_URLS = '''
@@ -111,7 +114,7 @@ def start_site(work: Path, password: str) -> tuple[subprocess.Popen, str, dict[s
         "PYTHONPATH": f"{work}{os.pathsep}{ROOT}",
         "DJANGO_SETTINGS_MODULE": "bench_upload_settings",
         "DEBUG": "0",
-        "SHAKEWEB_TESTING": "1",  # plain HTTP on 127.0.0.1: no HTTPS redirect, no secure cookies
+        "SANDBOX_IN_PRODUCTION": "1",  # DEBUG off with the sandbox: shakeweb.E001 allows it
         "SECRET_KEY": secrets.token_urlsafe(40),
         "SANDBOX_ENABLED": "1",
         "AUDIOSHAKE_API_KEY": "",

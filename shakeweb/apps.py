@@ -8,4 +8,4 @@ class ShakewebConfig(AppConfig):
     verbose_name = "shakeweb"
 
     def ready(self) -> None:
-        from shakeweb import checks  # noqa: F401  (registers the checks)
+        from shakeweb import checks  # noqa: F401  # lazy: registering checks needs the app registry

@@ -6,7 +6,6 @@ Production (DEBUG=0) requires SECRET_KEY and ALLOWED_HOSTS and turns on the secu
 that `manage.py check --deploy` asks for.
 """
 
-import sys
 from pathlib import Path
 
 import environ
@@ -22,10 +21,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# Under pytest: test-friendly defaults (no HTTPS redirect, plain static storage).
-TESTING = env.bool("SHAKEWEB_TESTING", default="pytest" in sys.modules)
-
-if DEBUG or TESTING:
+# Tests run under shakeweb/test_settings.py, which starts from this module.
+if DEBUG:
     SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
 else:
     SECRET_KEY = env("SECRET_KEY")  # production: no default, a missing key is an error
@@ -174,11 +171,11 @@ PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_MINUTES", default
 
 # The cache holds only those counters. A file cache in var/ is shared by every process of one
 # machine; several web machines want a shared one (CACHE_URL=redis://..., or
-# dbcache://shakeweb_cache after `manage.py createcachetable`). Tests use memory.
+# dbcache://shakeweb_cache after `manage.py createcachetable`).
 CACHES = {
     "default": env.cache_url(
         "CACHE_URL",
-        default="locmemcache://" if TESTING else f"filecache://{VAR_DIR / 'cache'}",
+        default=f"filecache://{VAR_DIR / 'cache'}",
     )
 }
 
@@ -221,7 +218,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not (DEBUG or TESTING)
+        if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -335,13 +332,13 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 # Preload is on by default in production (check --deploy asks for it); set 0 to opt out.
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not (DEBUG or TESTING))
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # plain-HTTP health checks from the container host
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
-SESSION_COOKIE_SECURE = not (DEBUG or TESTING)
-CSRF_COOKIE_SECURE = not (DEBUG or TESTING)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

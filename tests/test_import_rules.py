@@ -45,8 +45,6 @@ BEING_REMOVED_BY_ISSUE_11: set[tuple[str, str]] = {
     # (d) function-level imports without a reason, in the poller and handlers being reshaped
     ("jobs.poller", "jobs.outbox"),
     ("jobs.services.remote", "jobs.catalogue"),
-    # (d, e) sandbox.dsp <-> sandbox.textout (the text outputs move fully into textout.py)
-    ("sandbox.dsp", "sandbox.textout"),
 }
 
 

@@ -46,7 +46,6 @@ def _production_env(**extra: str) -> dict[str, str]:
     }
     env.update(
         DEBUG="0",
-        SHAKEWEB_TESTING="0",
         SECRET_KEY="k" * 20 + "-production-like-secret-key-" + "x9" * 20,
         ALLOWED_HOSTS="shakeweb.example.com",
         CSRF_TRUSTED_ORIGINS="https://shakeweb.example.com",
@@ -71,7 +70,6 @@ def _run(*args: str, **extra: str) -> subprocess.CompletedProcess:
 def test_check_refuses_the_sandbox_in_production(settings):
     """DEBUG off with the sandbox on is error shakeweb.E001, whose hint names the settings."""
     settings.DEBUG = False
-    settings.TESTING = False
     settings.SANDBOX_ENABLED = True
     settings.SANDBOX_IN_PRODUCTION = False
     settings.AUDIOSHAKE_API_KEY = ""

@@ -53,7 +53,7 @@ def test_printed_link_opens_the_set_password_page(client: Client, member: User) 
 def test_console_is_the_default_mailer_without_email_url() -> None:
     """With no EMAIL_URL the settings choose this mailer (a fresh interpreter, no overrides)."""
     env = {k: v for k, v in os.environ.items() if k != "EMAIL_URL"}
-    env["DJANGO_SETTINGS_MODULE"] = "shakeweb.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "shakeweb.test_settings"
     code = "from django.conf import settings; print(settings.MAILERS['default']['BACKEND'])"
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); " + code],

@@ -96,7 +96,11 @@ def test_runs_as_a_process(member: User, project: Project, tmp_path: Path) -> No
     result = subprocess.run(
         [sys.executable, "manage.py", "export_costs", "--from", "2026-11-01", "--to", "2026-11-30"],
         cwd=settings.BASE_DIR,
-        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "SHAKEWEB_TESTING": "1"},
+        env={
+            "DATABASE_URL": url,
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "shakeweb.test_settings",
+        },
         capture_output=True,
         timeout=60,
         check=False,

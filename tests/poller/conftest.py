@@ -164,7 +164,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         "AUDIOSHAKE_API_KEY": settings.AUDIOSHAKE_API_KEY,
         "SANDBOX_ENABLED": "0",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "SHAKEWEB_TESTING": "1",
         "POLLER_IDLE_SLEEP": "0.2",
         "POLLER_BACKOFF_BASE": str(settings.POLLER_BACKOFF_BASE),
         "AUDIOSHAKE_BACKOFF_CAP": str(settings.AUDIOSHAKE_BACKOFF_CAP),

@@ -306,7 +306,6 @@ def test_command_stops_cleanly_on_sigterm(tmp_path):
         "DATABASE_URL": database_url("default"),
         "SANDBOX_DATABASE_URL": database_url("sandbox"),
         "MEDIA_ROOT": str(tmp_path / "media"),
-        "SHAKEWEB_TESTING": "1",
     }
     process = subprocess.Popen(
         [sys.executable, "manage.py", "sandbox_worker", "--sleep", "0.2"],
