@@ -524,8 +524,8 @@ class ApiHealth(models.Model):
     last_error = models.TextField(blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The pollers' circuit breaker (jobs.poller): failures in a row, and no remote call before
-    # `paused_until` except one probe.
+    # The pollers' circuit breaker (jobs.engine.health): failures in a row, and no remote call
+    # before `paused_until` except one probe.
     consecutive_failures = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)
 

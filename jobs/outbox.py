@@ -1,5 +1,5 @@
 """Writing intentions for the poller. The web tier calls `enqueue`; only the poller
-(`jobs.poller`) claims and carries out work items (design: docs/architecture.md)."""
+(`jobs.engine`) claims and carries out work items (design: docs/architecture.md)."""
 
 from datetime import datetime
 

@@ -22,7 +22,3 @@ STORAGES = {
 }
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 SILENCED_SYSTEM_CHECKS = ["shakeweb.E001"]
-
-# The handlers' pause-and-announce hook (jobs/services/remote.py `_test_hook`) reads this; it
-# leaves shipped code with the engine's reshaping (issue 11), and this line with it.
-TESTING = True

@@ -34,18 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRST_PARTY = ("shakeweb", "accounts", "jobs", "sandbox", "costs")
 LAZY_MARKER = re.compile(r"#\s*lazy:\s*\S")
 
-# Known violations, (importing module, imported module): being removed by issue 11 (other
-# helpers are moving this code). Each pair is exempt from every rule; empty it after merging.
-BEING_REMOVED_BY_ISSUE_11: set[tuple[str, str]] = {
-    # (d, e) the engine imports the handlers inside a function, the handlers import the engine
-    ("jobs.poller", "jobs.services.remote"),
-    # (d, e) jobs imports costs inside functions while costs imports jobs (an app cycle)
-    ("jobs.poller", "costs.services"),
-    ("jobs.services.remote", "costs.services"),
-    # (d) function-level imports without a reason, in the poller and handlers being reshaped
-    ("jobs.poller", "jobs.outbox"),
-    ("jobs.services.remote", "jobs.catalogue"),
-}
+# Known violations, (importing module, imported module), each exempt from every rule. Issue 11
+# emptied it; a pair added here must say why, and the test below fails once it is fixed.
+BEING_REMOVED_BY_ISSUE_11: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.http import HtmxHttpRequest
-from jobs.services.remote import webhook_receive
+from jobs.services.webhooks import webhook_receive
 
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

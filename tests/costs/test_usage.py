@@ -12,12 +12,14 @@ from django.core.management.base import CommandError
 from accounts.models import Project, User
 from costs.ledger import LedgerFilters
 from costs.models import UsageSnapshot
-from costs.services import usage_comparison, usage_snapshot_refresh
+from costs.services import USAGE_REFRESH_KEY, usage_comparison, usage_snapshot_refresh
 from jobs.audioshake import get_client
-from jobs.models import TargetStatus
+from jobs.engine.loop import run_once
+from jobs.models import TargetStatus, WorkItem
 from sandbox.keys import sandbox_client_id
 from sandbox.models import SandboxTarget, SandboxTask
 from tests.costs.conftest import T, make_task, utc
+from tests.poller.conftest import PollerProcess
 
 BOTH = pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
 
@@ -54,8 +56,10 @@ def test_refresh_stores_audioshakes_months(sandbox_api: str) -> None:
 
     sandbox_done("c" + "c" * 24, completed=utc(2026, 11, 20), durations=[60.0])
     out = StringIO()
-    call_command("refresh_usage", stdout=out)
-    assert "2 month(s)" in out.getvalue()
+    call_command("refresh_usage", stdout=out)  # cron: asks the poller, calls nothing itself
+    assert "Asked the poller" in out.getvalue()
+    assert UsageSnapshot.objects.get(month="2026-11").fetched_at == first_fetch
+    assert run_once() == 1  # the poller runs the usage_refresh item through the registry
     november = UsageSnapshot.objects.get(month="2026-11")
     assert (november.total_targets, november.total_minutes) == (3, D("4.84"))
     assert november.fetched_at > first_fetch
@@ -92,12 +96,31 @@ def test_ledger_matches_the_sandbox(sandbox_api: str, member: User, project: Pro
 
 @BOTH
 def test_refresh_command_reports_an_unreachable_api(sandbox_api: str, settings: object) -> None:
-    """A wrong key is a clear command error, and nothing stored is lost."""
+    """A wrong key: the poller's attempt fails with the reason on the item (retried later), and
+    nothing stored is lost; waiting for an answer that never comes is a clear command error."""
     UsageSnapshot.objects.create(month="2026-01", total_targets=3, total_minutes=D(3))
     settings.AUDIOSHAKE_API_KEY = "not-the-key"
-    with pytest.raises(CommandError, match="AudioShake did not answer"):
-        call_command("refresh_usage", stdout=StringIO())
+    call_command("refresh_usage", stdout=StringIO())
+    run_once()
+    item = WorkItem.objects.get(key=USAGE_REFRESH_KEY)
+    assert item.state == WorkItem.State.READY
+    assert "key" in item.last_error.lower()
     assert UsageSnapshot.objects.get().total_targets == 3
+    with pytest.raises(CommandError, match="No poller stored the figures within 0.3 s"):
+        call_command("refresh_usage", "--wait", "0.3", stdout=StringIO())
+
+
+@BOTH
+def test_refresh_command_waits_for_a_poller(sandbox_api: str) -> None:
+    """`--wait` reports the months once a poller (a real `poll_tasks` process) stored them."""
+    sandbox_done("c" + "d" * 24, completed=utc(2026, 11, 3), durations=[60.0])
+    poller = PollerProcess("--name", "usage")
+    try:
+        out = StringIO()
+        call_command("refresh_usage", "--wait", "30", stdout=out)
+    finally:
+        poller.stop()
+    assert "Stored AudioShake's figures for 1 month(s)." in out.getvalue()
 
 
 class _Months:

@@ -175,6 +175,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _poller_command(env: dict[str, str]) -> list[str]:
+    """`manage.py poll_tasks`, or with SHAKEWEB_POLLER_HOOK the same command paused around
+    `POST /tasks` (tests/poller/paused_poller.py)."""
+    if "SHAKEWEB_POLLER_HOOK" in env:
+        return [str(ROOT / "tests" / "poller" / "paused_poller.py")]
+    return ["manage.py", "poll_tasks"]
+
+
 class PollerProcess:
     """`manage.py poll_tasks` in a subprocess, its output collected line by line."""
 
@@ -182,7 +190,7 @@ class PollerProcess:
         self.lines: list[str] = []
         self._seen = threading.Condition()
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "poll_tasks", *args],
+            [sys.executable, *_poller_command(env), *args],
             cwd=ROOT,
             env=subprocess_env(**env),
             stdout=subprocess.PIPE,

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
+from jobs.engine.loop import Poller
 from jobs.models import ApiHealth, WorkItem
-from jobs.poller import Poller
 
 
 def make_due() -> None:
@@ -32,7 +32,7 @@ LINES: list[str] = []  # every line the in-process pollers emitted (tests clear 
 def cycle(name: str = "test-poller", batch: int = 20) -> int:
     """One poller cycle in this process; its log lines go to `LINES`."""
     poller = Poller(name=name, batch=batch, emit=LINES.append)
-    poller.start(catalogue=False)
+    poller.start(periodic=False)
     try:
         return poller.cycle()
     finally:

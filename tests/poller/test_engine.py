@@ -10,6 +10,10 @@ import pytest
 from django.utils import timezone
 
 from jobs.audioshake import RateLimited, Unavailable
+from jobs.engine.budget import SharedBudget
+from jobs.engine.health import health_failure, health_success
+from jobs.engine.loop import Poller
+from jobs.engine.schedule import backoff_delay, refresh_interval
 from jobs.intent import (
     METADATA_MARKER_LENGTH,
     intent_from_metadata,
@@ -18,14 +22,6 @@ from jobs.intent import (
     user_metadata,
 )
 from jobs.models import ApiHealth, RequestBudget, WorkItem
-from jobs.poller import (
-    Poller,
-    SharedBudget,
-    backoff_delay,
-    health_failure,
-    health_success,
-    refresh_interval,
-)
 
 
 def test_marker_round_trips_and_keeps_the_users_text() -> None:

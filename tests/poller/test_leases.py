@@ -8,9 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs.models import Task, WorkItem
-from jobs.outbox import enqueue
-from jobs.poller import (
+from jobs.engine.leases import (
     LeaseLost,
     Outcome,
     claim,
@@ -20,6 +18,8 @@ from jobs.poller import (
     record,
     settle,
 )
+from jobs.models import Task, WorkItem
+from jobs.outbox import enqueue
 
 
 def make_items(count: int, *, kind: str = WorkItem.Kind.CATALOGUE_SYNC, due: bool = True) -> list:

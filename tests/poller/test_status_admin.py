@@ -7,6 +7,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.engine import registry
+from jobs.engine.leases import Outcome, claim, record
+from jobs.engine.loop import Poller
 from jobs.models import (
     ApiHealth,
     Output,
@@ -19,7 +22,6 @@ from jobs.models import (
     WorkItem,
 )
 from jobs.outbox import enqueue
-from jobs.poller import Outcome, Poller, claim, record
 from jobs.status import describe, is_target_late, poller_health, work_for_asset, work_for_task
 from tests.poller.conftest import make_asset, make_task
 
@@ -121,14 +123,12 @@ def test_unknown_kind_fails_with_a_reason() -> None:
 def test_a_failing_handler_retries_then_gives_up(project, member, settings, monkeypatch) -> None:
     """A bug in a handler retries with backoff and, after POLLER_MAX_ATTEMPTS, fails; the
     loop itself keeps running."""
-    from jobs.services import remote
-
     settings.POLLER_MAX_ATTEMPTS = 2
 
     def broken(lease, client):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setitem(remote.HANDLERS, WorkItem.Kind.CATALOGUE_SYNC, broken)
+    monkeypatch.setitem(registry._handlers, WorkItem.Kind.CATALOGUE_SYNC, broken)
     enqueue(kind=WorkItem.Kind.CATALOGUE_SYNC, key="catalogue_sync")
     poller = Poller(name="p", emit=lambda line: None, client_factory=lambda: None)
     for expected in (WorkItem.State.READY, WorkItem.State.FAILED):

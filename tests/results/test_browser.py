@@ -16,8 +16,8 @@ from django.db import connections
 from playwright.sync_api import Page, expect
 
 from accounts.models import Project
+from jobs.engine.loop import Poller
 from jobs.models import Asset, Task
-from jobs.poller import Poller
 
 pytestmark = [
     pytest.mark.browser,
@@ -54,7 +54,7 @@ def engine(sandbox_api: str, settings: object) -> Iterator[None]:
     def loop() -> None:
         poller = Poller(name="browser-test-poller", batch=20, emit=lambda line: None)
         try:
-            poller.start(catalogue=True)
+            poller.start(periodic=True)
             while not stop.is_set():
                 run_once()
                 poller.cycle()

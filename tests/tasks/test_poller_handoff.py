@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from jobs.catalogue import seed_fallback
+from jobs.engine.loop import run_once
 from jobs.models import Asset, RemoteStatus, SubmissionState, TargetStatus, Task, WorkItem
-from jobs.poller import run_once
 from jobs.services.assets import asset_ensure_remote
 from sandbox.keys import sandbox_api_key
 from tests.tasks.helpers import form_body

@@ -1,4 +1,4 @@
-"""`manage.py poll_tasks`: run the poller (see jobs/poller.py and docs/architecture.md).
+"""`manage.py poll_tasks`: run the poller (see jobs/engine/ and docs/architecture.md).
 
     manage.py poll_tasks                 # loop until SIGTERM/SIGINT
     manage.py poll_tasks --once          # one cycle: claim a batch, run it, exit
@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
-from jobs.poller import Poller, default_name, lease_release
+from jobs.engine.leases import lease_release
+from jobs.engine.loop import Poller, default_name
 
 
 class Command(BaseCommand):

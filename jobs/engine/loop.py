@@ -1,0 +1,328 @@
+"""The poller process: claim a batch of due work items, run each through the handler the
+registry names for its kind, record the outcome; heartbeats, the lease keeper, a clean stop.
+`manage.py poll_tasks` runs `Poller.run()`; tests use `run_once()`."""
+
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import OperationalError, close_old_connections, connection
+from django.utils import timezone
+
+from jobs.audioshake import AudioShakeError, AuthenticationError
+from jobs.engine import registry
+from jobs.engine.health import TrackedClient, health_failure, poller_client
+from jobs.engine.leases import (
+    Lease,
+    LeaseLost,
+    Outcome,
+    claim,
+    lease_release,
+    lease_renew,
+    record,
+)
+from jobs.engine.schedule import backoff_delay
+from jobs.models import ApiHealth, PollerHeartbeat
+
+log = logging.getLogger("jobs.poller")
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _logfmt(**fields: object) -> str:
+    parts = []
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = str(value)
+        if re.search(r'[\s"=]', text):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the leases this poller holds every third of the lease time, so a long upload or
+    download (or a long batch) never loses its item while the process is alive. A killed
+    process stops renewing and its leases expire."""
+
+    def __init__(self, lease_seconds: float) -> None:
+        super().__init__(name="lease-keeper", daemon=True)
+        self.lease_seconds = lease_seconds
+        self._held: dict[int, Lease] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def hold(self, leases: list[Lease]) -> None:
+        with self._lock:
+            self._held.update({lease.item_id: lease for lease in leases})
+
+    def drop(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.pop(lease.item_id, None)
+
+    def held(self) -> list[Lease]:
+        with self._lock:
+            return list(self._held.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop.wait(self.lease_seconds / 3):
+                for lease in self.held():
+                    try:
+                        if not lease_renew(lease, seconds=self.lease_seconds):
+                            self.drop(lease)
+                    except OperationalError as exc:
+                        log.warning(
+                            "poller could not renew lease of item %s: %s", lease.item_id, exc
+                        )
+        finally:
+            connection.close()
+
+
+@dataclass
+class Poller:
+    """Claims due work items and runs them. `cycle()` is one loop iteration; `run()` loops
+    until `stop` is set. `emit` receives one logfmt line per item."""
+
+    name: str = field(default_factory=default_name)
+    batch: int = 0
+    lease_seconds: float = 0
+    idle_sleep: float = 0
+    emit: Callable[[str], None] = log.info
+    stop: threading.Event = field(default_factory=threading.Event)
+    client_factory: Callable[[], TrackedClient] = poller_client
+
+    def __post_init__(self) -> None:
+        self.batch = self.batch or settings.POLLER_BATCH_SIZE
+        self.lease_seconds = self.lease_seconds or settings.POLLER_LEASE_SECONDS
+        self.idle_sleep = self.idle_sleep or settings.POLLER_IDLE_SLEEP
+        self.keeper = LeaseKeeper(self.lease_seconds)
+        self.current: Lease | None = None
+        self._client: TrackedClient | None = None
+        self._last_beat = 0.0
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def start(self, *, periodic: bool = True) -> None:
+        """Heartbeat row, the apps' start-up jobs (the recurring items: `registry`), the lease
+        keeper."""
+        now = timezone.now()
+        PollerHeartbeat.objects.update_or_create(
+            name=self.name,
+            defaults={
+                "hostname": socket.gethostname()[:255],
+                "pid": os.getpid(),
+                "started_at": now,
+                "last_seen_at": now,
+                "current": "",
+                "stopped_at": None,
+            },
+        )
+        if periodic:
+            for job in registry.startup_jobs():
+                job(now)
+        if not self.keeper.is_alive():
+            self.keeper.start()
+        self.emit(_logfmt(poller=self.name, event="started", pid=os.getpid(), batch=self.batch))
+
+    def finish(self) -> None:
+        """Release what we hold, stop the keeper, mark the heartbeat stopped."""
+        self.keeper.stop()
+        held = self.keeper.held()
+        if held:
+            lease_release(held)
+        PollerHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now(), current="")
+        self.emit(_logfmt(poller=self.name, event="stopped", released=len(held)))
+
+    def run(self, *, once: bool = False) -> None:
+        self.start()
+        try:
+            while not self.stop.is_set():
+                handled = self.cycle()
+                if once:
+                    break
+                if not handled:
+                    self.stop.wait(self.idle_sleep)
+        finally:
+            self.finish()
+
+    # One cycle -------------------------------------------------------------------------------
+
+    def beat(self, *, force: bool = False) -> None:
+        moment = time.monotonic()
+        if not force and moment - self._last_beat < 1.0:
+            return
+        self._last_beat = moment
+        current = f"{self.current.kind} #{self.current.item_id}" if self.current else ""
+        updated = PollerHeartbeat.objects.filter(name=self.name).update(
+            last_seen_at=timezone.now(), current=current, stopped_at=None
+        )
+        if not updated:
+            PollerHeartbeat.objects.create(
+                name=self.name, hostname=socket.gethostname()[:255], pid=os.getpid()
+            )
+
+    def _circuit(self) -> str:
+        """ "closed" (call freely), "open" (nobody calls until the pause is over) or "probe" (the
+        pause is over and this poller won the one probe: it runs a single item)."""
+        row = (
+            ApiHealth.objects.filter(pk=1)
+            .values("paused_until", "consecutive_failures", "degraded_since")
+            .first()
+        )
+        if self._client is not None:
+            self._client.needs_clear = bool(
+                row and (row["consecutive_failures"] or row["degraded_since"])
+            )
+        if not row or not row["consecutive_failures"] or row["paused_until"] is None:
+            return "closed"
+        now = timezone.now()
+        if row["paused_until"] > now:
+            return "open"
+        # If the prober dies, another poller probes once this hold is over.
+        hold = settings.AUDIOSHAKE_CONNECT_TIMEOUT + settings.AUDIOSHAKE_READ_TIMEOUT + 5
+        won = ApiHealth.objects.filter(pk=1, paused_until=row["paused_until"]).update(
+            paused_until=now + timedelta(seconds=hold)
+        )
+        return "probe" if won else "open"
+
+    def client(self) -> TrackedClient:
+        if self._client is None:
+            self._client = self.client_factory()
+        return self._client
+
+    def cycle(self) -> int:
+        """Heartbeat, then claim a batch and run it. Returns the number of items run."""
+        close_old_connections()
+        self.beat(force=True)
+        circuit = self._circuit()
+        if circuit == "open":
+            return 0
+        limit = 1 if circuit == "probe" else self.batch
+        leases = claim(owner=self.name, limit=limit, lease_seconds=self.lease_seconds)
+        if not leases:
+            if circuit == "probe":  # we hold the probe but there is no work: a cheap call
+                self._probe()
+            return 0
+        self.keeper.hold(leases)
+        try:
+            client = self.client()
+        except AudioShakeError as exc:  # no key configured: no call can succeed
+            # Give the items back untouched, pause like an outage (the banner says why), go on.
+            lease_release(leases)
+            for lease in leases:
+                self.keeper.drop(lease)
+            health_failure(exc)
+            self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
+            return 0
+        client.failed = False
+        calls_before = client.calls
+        handled = 0
+        for index, lease in enumerate(leases):
+            # Stop early when asked to, or when AudioShake just failed us: the rest of the batch
+            # goes back (not counted as attempts) and waits for the circuit to close.
+            if self.stop.is_set() or client.failed:
+                lease_release(leases[index:])
+                for rest in leases[index:]:
+                    self.keeper.drop(rest)
+                break
+            self.run_item(lease)
+            handled += 1
+            self.beat()
+        if circuit == "probe" and client.calls == calls_before:
+            # The probe item needed no call (or never ran): let the next cycle probe again.
+            ApiHealth.objects.filter(pk=1).update(paused_until=timezone.now())
+        return handled
+
+    def _probe(self) -> None:
+        try:
+            self.client().list_tasks(skip=0, take=1)
+            self.emit(_logfmt(poller=self.name, event="probe", state="ok"))
+        except AudioShakeError as exc:
+            self.emit(_logfmt(poller=self.name, event="probe", state="failed", error=str(exc)))
+
+    def run_item(self, lease: Lease) -> Outcome | None:
+        """Run one claimed item through its handler and record what became of it."""
+        self.current = lease
+        started = time.monotonic()
+        outcome: Outcome | None = None
+        error = ""
+        try:
+            client = self.client()
+            handler = registry.handler_for(lease.kind)
+            if handler is None:
+                outcome = Outcome.failed(f"No handler for work items of kind {lease.kind!r}")
+                record(lease, outcome)
+            else:
+                outcome = handler(lease, client)
+        except LeaseLost as exc:
+            error = str(exc)
+        except AudioShakeError as exc:
+            outcome = self._after_error(lease, exc, str(exc), retryable=exc.retryable)
+        except Exception as exc:  # a bug or a database problem: retry later, keep the loop alive
+            log.exception("poller item %s (%s) failed", lease.item_id, lease.kind)
+            outcome = self._after_error(lease, exc, f"{type(exc).__name__}: {exc}", retryable=False)
+        finally:
+            self.keeper.drop(lease)
+            self.current = None
+        self.emit(
+            _logfmt(
+                poller=self.name,
+                item=lease.item_id,
+                kind=lease.kind,
+                state=outcome.state if outcome else "lease_lost",
+                attempt=lease.attempt,
+                duration_ms=round((time.monotonic() - started) * 1000),
+                next_in_s=round(outcome.delay, 1)
+                if outcome and outcome.state in ("ready", "unknown")
+                else None,
+                note=outcome.note if outcome else None,
+                error=(outcome.error if outcome else error)[:300],
+            )
+        )
+        return outcome
+
+    def _after_error(
+        self, lease: Lease, exc: BaseException, message: str, *, retryable: bool
+    ) -> Outcome | None:
+        """An error the handler did not turn into an outcome: back off and retry, or give up
+        after `POLLER_MAX_ATTEMPTS` for errors that waiting does not cure."""
+        retry_after = getattr(exc, "retry_after", None)
+        if retryable or isinstance(exc, AuthenticationError):
+            outcome = Outcome.retry(backoff_delay(lease.attempt, retry_after=retry_after), message)
+        elif lease.attempt >= settings.POLLER_MAX_ATTEMPTS:
+            outcome = Outcome.failed(f"Gave up after {lease.attempt} attempts: {message}")
+        else:
+            outcome = Outcome.retry(backoff_delay(lease.attempt), message)
+        try:
+            record(lease, outcome)
+        except LeaseLost:
+            return None
+        except Exception:  # the database itself is failing: the lease will expire
+            log.exception("poller could not record the outcome of item %s", lease.item_id)
+            return None
+        return outcome
+
+
+def run_once(*, name: str = "test-poller", batch: int | None = None) -> int:
+    """One cycle of a poller, in this process (for tests): returns the number of items run.
+    Unlike `poll_tasks --once` it runs no start-up jobs (the catalogue, the usage)."""
+    poller = Poller(name=name, batch=batch or 0)
+    poller.start(periodic=False)
+    try:
+        return poller.cycle()
+    finally:
+        poller.finish()

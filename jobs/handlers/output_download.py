@@ -1,0 +1,158 @@
+"""`output_download`: mirror one output into `storages["outputs"]` before its signed link
+(1 h) and AudioShake's copy expire."""
+
+import os
+import tempfile
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from django.utils import timezone
+
+from jobs.audioshake import AudioShakeError, NotFound, OutputHostRefused, OutputTooLarge
+from jobs.engine.leases import Lease, LeaseLost, Outcome, fenced, record, settle
+from jobs.engine.schedule import backoff_delay
+from jobs.handlers.common import Client, error_message, redact_links, retry_for
+from jobs.models import Output, WorkItem
+
+LINK_FRESH_FOR = timedelta(minutes=50)  # output links last an hour; older ones are re-fetched
+
+
+def _refresh_link(lease: Lease, client: Client, output: Output) -> str | None:
+    """A fresh signed link from `GET /tasks/{id}` (links expire after an hour)."""
+    task = output.target.task
+    if not task.remote_id:
+        return None
+    remote = client.get_task(task.remote_id)
+    now = timezone.now()
+    link = None
+    for target in remote.targets:
+        if target.id != output.target.remote_id:
+            continue
+        for item in target.output:
+            if item.name == output.name and item.format == output.format and item.link:
+                link = item.link
+    with fenced(lease):
+        if link:
+            Output.objects.filter(pk=output.pk).update(remote_link=link, link_seen_at=now)
+    return link
+
+
+def _host(link: str) -> str:
+    try:
+        return urlsplit(link).hostname or "(none)"
+    except ValueError:
+        return "(invalid)"
+
+
+def output_download(lease: Lease, client: Client) -> Outcome:
+    """Mirror one output into `storages["outputs"]`: stream to a temporary file (size capped),
+    verify the size, save, record. Once per output: the item's unique key and lease, and the
+    mirrored state checked first."""
+    item = WorkItem.objects.select_related("output__target__task").get(pk=lease.item_id)
+    output = item.output
+    if output is None:
+        outcome = Outcome.done("output deleted")
+        record(lease, outcome)
+        return outcome
+    if output.mirror_state == Output.MirrorState.MIRRORED and output.file:
+        outcome = Outcome.done("already kept")
+        record(lease, outcome)
+        return outcome
+    now = timezone.now()
+    link: str | None = output.remote_link
+    refreshed = False
+    if not link or not output.link_seen_at or now - output.link_seen_at > LINK_FRESH_FOR:
+        link = _refresh_link(lease, client, output)
+        refreshed = True
+    if not link:
+        return _download_failed(
+            lease, output, "AudioShake no longer lists this output, so it cannot be kept."
+        )
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        while True:
+            try:
+                size = client.download(link=link, fileobj=tmp, max_bytes=settings.OUTPUT_MAX_BYTES)
+                break
+            except NotFound as exc:  # the link expired (401/403/404/410 from the host)
+                if refreshed:
+                    outcome = retry_for(exc, lease)
+                    if outcome.state == WorkItem.State.FAILED:
+                        return _download_failed(lease, output, f"Not kept: {outcome.error}")
+                    record(lease, outcome)
+                    return outcome
+                tmp.seek(0)
+                tmp.truncate()
+                link = _refresh_link(lease, client, output)
+                refreshed = True
+                if not link:
+                    return _download_failed(
+                        lease, output, "AudioShake no longer lists this output."
+                    )
+            except OutputHostRefused as exc:
+                return _download_failed(
+                    lease,
+                    output,
+                    f"Not downloaded: the link points at {_host(link)}, which is not an "
+                    f"AudioShake output host ({error_message(exc)}).",
+                )
+            except OutputTooLarge as exc:
+                return _download_failed(lease, output, f"Not kept: {error_message(exc)}.")
+            except AudioShakeError as exc:
+                outcome = retry_for(exc, lease)
+                if outcome.state == WorkItem.State.FAILED:
+                    return _download_failed(lease, output, f"Not kept: {outcome.error}")
+                with settle(lease, outcome):
+                    Output.objects.filter(pk=output.pk).update(
+                        mirror_error=f"Download failed, retrying: {redact_links(str(exc))}"
+                    )
+                return outcome
+        tmp.flush()
+        on_disk = os.fstat(tmp.fileno()).st_size
+        if on_disk != size:
+            outcome = Outcome.retry(
+                backoff_delay(lease.attempt), f"Wrote {on_disk} bytes of {size}; retrying"
+            )
+            record(lease, outcome)
+            return outcome
+        tmp.seek(0)
+        name = output.file.field.generate_filename(output, f"{output.name}.{output.format}")
+        # storages["outputs"] at call time (the field's storage was resolved at import).
+        storage = storages["outputs"]
+        name = storage.save(name, File(tmp, name=name))
+    try:
+        stored = storage.size(name)
+    except (NotImplementedError, OSError):
+        stored = size
+    if stored != size:
+        storage.delete(name)
+        outcome = Outcome.retry(
+            backoff_delay(lease.attempt), f"Storage holds {stored} bytes of {size}; retrying"
+        )
+        record(lease, outcome)
+        return outcome
+    outcome = Outcome.done(f"kept {size} bytes")
+    try:
+        with settle(lease, outcome):
+            Output.objects.filter(pk=output.pk).update(
+                file=name,
+                size_bytes=size,
+                mirror_state=Output.MirrorState.MIRRORED,
+                mirror_error="",
+                mirrored_at=timezone.now(),
+            )
+    except LeaseLost:
+        storage.delete(name)  # the new holder records its own copy
+        raise
+    return outcome
+
+
+def _download_failed(lease: Lease, output: Output, message: str) -> Outcome:
+    outcome = Outcome.failed(message)
+    with settle(lease, outcome):
+        Output.objects.filter(pk=output.pk).update(
+            mirror_state=Output.MirrorState.FAILED, mirror_error=message
+        )
+    return outcome

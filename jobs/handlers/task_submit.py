@@ -1,0 +1,314 @@
+"""`task_submit`: send `POST /tasks` at most once per submitted form, and reconcile (find the
+task by its intent marker, never send again) when the answer was lost."""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.audioshake import (
+    AudioShakeError,
+    AuthenticationError,
+    BadResponse,
+    OutcomeUnknown,
+    RateLimited,
+    RemoteTask,
+    TargetSpec,
+    Unavailable,
+)
+from jobs.engine.leases import Lease, Outcome, fenced, record, settle
+from jobs.engine.schedule import backoff_delay
+from jobs.handlers.common import Client, error_message, match_targets, remote_usable, retry_for
+from jobs.intent import intent_from_metadata, metadata_with_intent
+from jobs.models import Asset, RemoteStatus, SubmissionState, Target, TargetStatus, Task, WorkItem
+from jobs.outbox import enqueue
+
+SOURCE_WAIT_SECONDS = 2.0  # re-check a task waiting for its source upload this often
+FIRST_REFRESH_SECONDS = 2.0
+RECONCILE_DELAYS = (1.0, 3.0, 10.0, 30.0, 60.0)  # between reconciliation scans
+RECONCILE_PAGE = 100
+RECONCILE_SLACK = timedelta(minutes=10)  # look at remote tasks created this long before sending
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    state: str  # "ready", "wait" or "fail"
+    message: str = ""
+
+
+def _source_check(task: Task, targets: Sequence[Target], *, now: datetime) -> SourceCheck:
+    """Can the task be sent now? Forwards (or re-uploads) what is missing on the way."""
+    assets: list[Asset] = []
+    if task.source_asset is not None:
+        assets.append(task.source_asset)
+    elif not task.source_url:
+        return SourceCheck("fail", "The task's source was deleted before it could be sent.")
+    assets.extend(t.transcript_asset for t in targets if t.transcript_asset is not None)
+    waiting = False
+    for asset in assets:
+        if asset.is_url or remote_usable(asset, now=now):
+            continue
+        if asset.remote_status == RemoteStatus.FAILED:
+            return SourceCheck(
+                "fail",
+                f"“{asset.name}” could not be uploaded to AudioShake"
+                + (f": {asset.remote_error}" if asset.remote_error else "."),
+            )
+        still_valid = remote_usable(asset, now=now, margin=timedelta(0))
+        if asset.remote_status == RemoteStatus.READY and still_valid and not asset.has_local_copy:
+            continue  # expiring soon, but it is all there is: send it while it lasts
+        expired = asset.remote_status in (RemoteStatus.READY, RemoteStatus.EXPIRED)
+        if expired and not asset.has_local_copy:
+            return SourceCheck(
+                "fail",
+                f"“{asset.name}” expired on AudioShake (uploads last 72 hours) and no local "
+                "copy was kept, so it cannot be sent again. Upload the file again and re-run.",
+            )
+        if expired:  # a re-upload: the forward item is re-armed by enqueue
+            Asset.objects.filter(pk=asset.pk).update(
+                remote_status=RemoteStatus.WAITING, remote_error=""
+            )
+        enqueue(kind=WorkItem.Kind.ASSET_FORWARD, key=f"asset_forward:{asset.pk}", asset=asset)
+        waiting = True
+    if waiting:
+        return SourceCheck("wait", "Waiting for the source upload to AudioShake")
+    return SourceCheck("ready")
+
+
+def _target_spec(target: Target) -> TargetSpec:
+    return TargetSpec(
+        model=target.model,
+        formats=tuple(target.formats),
+        variant=target.variant or None,
+        residual=target.residual,
+        language=target.language or None,
+        transcript_url=target.transcript_url or None,
+        transcript_asset_id=target.transcript_asset.remote_id if target.transcript_asset else None,
+    )
+
+
+def _source_args(task: Task) -> dict[str, str]:
+    asset = task.source_asset
+    if asset is not None and not asset.is_url:
+        return {"asset_id": asset.remote_id}
+    return {"url": asset.source_url if asset is not None else task.source_url}
+
+
+def _cancel_task(task: Task, *, state: str, message: str) -> None:
+    """The task will never run (refused, or given up before sending): nothing was charged."""
+    Task.objects.filter(pk=task.pk).update(submission_state=state, submission_error=message)
+    Target.objects.filter(task=task).exclude(
+        status__in=[TargetStatus.COMPLETED, TargetStatus.ERROR]
+    ).update(status=TargetStatus.CANCELLED)
+
+
+def task_submit(lease: Lease, client: Client) -> Outcome:
+    """Send `POST /tasks` at most once for this intent. Decided by `Task.submission_state`:
+
+    queued / waiting_source -> check the sources, mark `submitting` (committed), send;
+    submitting / unknown    -> it may have been sent (a crash, a lost answer): reconcile, never
+                               send again;
+    submitted / rejected / failed -> nothing left to do.
+    """
+    item = WorkItem.objects.select_related("task").get(pk=lease.item_id)
+    task = item.task
+    if task is None:
+        outcome = Outcome.failed("The task was deleted before it was sent")
+        record(lease, outcome)
+        return outcome
+    state = task.submission_state
+    if state in (SubmissionState.SUBMITTING, SubmissionState.UNKNOWN):
+        return _reconcile(lease, client, task)
+    if state == SubmissionState.SUBMITTED:
+        outcome = Outcome.done("already submitted")
+        with settle(lease, outcome):
+            enqueue(kind=WorkItem.Kind.TASK_REFRESH, key=f"task_refresh:{task.pk}", task=task)
+        return outcome
+    if state in (SubmissionState.REJECTED, SubmissionState.FAILED):
+        outcome = Outcome.done(f"already {state}")
+        record(lease, outcome)
+        return outcome
+
+    task = Task.objects.select_related("source_asset").get(pk=task.pk)
+    targets = list(task.targets.select_related("transcript_asset").order_by("position", "id"))
+    now = timezone.now()
+    with fenced(lease):
+        check = _source_check(task, targets, now=now)
+        if check.state == "wait":
+            Task.objects.filter(pk=task.pk).update(
+                submission_state=SubmissionState.WAITING_SOURCE, submission_error=""
+            )
+    if check.state == "wait":
+        outcome = Outcome.wait(SOURCE_WAIT_SECONDS, check.message)
+        record(lease, outcome)
+        return outcome
+    if check.state == "fail":
+        outcome = Outcome.failed(check.message)
+        with settle(lease, outcome):
+            _cancel_task(task, state=SubmissionState.FAILED, message=check.message)
+        return outcome
+    if not targets:
+        message = "The task has no targets."
+        outcome = Outcome.failed(message)
+        with settle(lease, outcome):
+            _cancel_task(task, state=SubmissionState.FAILED, message=message)
+        return outcome
+
+    # The point of no return: once "submitting" is committed, this intent is never sent again
+    # by anyone; a crash from here on is resolved by reconciliation.
+    with fenced(lease):
+        Task.objects.filter(pk=task.pk).update(
+            submission_state=SubmissionState.SUBMITTING,
+            submission_error="",
+            submit_started_at=timezone.now(),
+        )
+    try:
+        remote = client.create_task(
+            targets=[_target_spec(t) for t in targets],
+            metadata=metadata_with_intent(task.metadata, task.form_token),
+            **_source_args(task),
+        )
+    except (OutcomeUnknown, BadResponse) as exc:
+        # It may exist (and cost credits): find it instead of sending again.
+        message = (
+            "AudioShake may have created this task but its answer was lost "
+            f"({error_message(exc)}); looking for it before doing anything else."
+        )
+        outcome = Outcome.unknown(RECONCILE_DELAYS[0], message, reset_attempts=True)
+        with settle(lease, outcome):
+            Task.objects.filter(pk=task.pk).update(
+                submission_state=SubmissionState.UNKNOWN, submission_error=message
+            )
+        return outcome
+    except (Unavailable, RateLimited, AuthenticationError) as exc:
+        # A definite "not now" (429, a key problem) or a request that never left: nothing was
+        # created, so the intent goes back to the queue and is sent later.
+        outcome = retry_for(exc, lease)
+        with settle(lease, outcome):
+            Task.objects.filter(pk=task.pk).update(
+                submission_state=SubmissionState.QUEUED,
+                submission_error=f"Not sent yet: {error_message(exc)}",
+            )
+        return outcome
+    except AudioShakeError as exc:  # 4xx: AudioShake refused it, nothing was created
+        message = error_message(exc)
+        outcome = Outcome.failed(f"Rejected by AudioShake: {message}")
+        with settle(lease, outcome):
+            _cancel_task(task, state=SubmissionState.REJECTED, message=message)
+        return outcome
+    return _adopt(lease, task, remote, note=f"created {remote.id}")
+
+
+def _adopt(lease: Lease, task: Task, remote: RemoteTask, *, note: str) -> Outcome:
+    """Record that AudioShake has the task: its id, its targets' ids, and a first refresh."""
+    targets = list(task.targets.order_by("position", "id"))
+    now = timezone.now()
+    outcome = Outcome.done(note)
+    with settle(lease, outcome):
+        Task.objects.filter(pk=task.pk).update(
+            remote_id=remote.id,
+            remote_created_at=remote.created_at or now,
+            submission_state=SubmissionState.SUBMITTED,
+            submission_error="",
+            raw=remote.raw,
+        )
+        for target, match in match_targets(targets, remote.targets):
+            Target.objects.filter(pk=target.pk).update(
+                remote_id=match.id, status=TargetStatus.PROCESSING
+            )
+        enqueue(
+            kind=WorkItem.Kind.TASK_REFRESH,
+            key=f"task_refresh:{task.pk}",
+            task=task,
+            at=now + timedelta(seconds=FIRST_REFRESH_SECONDS),
+        )
+    return outcome
+
+
+@dataclass(frozen=True)
+class Scan:
+    found: RemoteTask | None
+    conclusive: bool  # we saw every remote task that could be it
+    scanned: int
+
+
+def _scan_for_intent(client: Client, task: Task) -> Scan:
+    """Page through recent remote tasks (newest first) looking for this form's marker, until
+    tasks older than our send time (minus slack), the end of the list, or the scan limit."""
+    sent = task.submit_started_at or task.created_at
+    horizon = sent - RECONCILE_SLACK
+    limit = settings.POLLER_RECONCILE_SCAN_LIMIT
+    scanned = 0
+    skip = 0
+    while scanned < limit:
+        page = client.list_tasks(skip=skip, take=RECONCILE_PAGE)
+        for remote in page:
+            if intent_from_metadata(remote.metadata) == task.form_token:
+                return Scan(remote, True, scanned + 1)
+        scanned += len(page)
+        if len(page) < RECONCILE_PAGE:
+            return Scan(None, True, scanned)
+        stamps = [r.created_at for r in page if r.created_at is not None]
+        newest_first = all(a >= b for a, b in zip(stamps, stamps[1:], strict=False))
+        if newest_first and stamps and stamps[-1] < horizon:
+            return Scan(None, True, scanned)  # everything further is older still
+        skip += len(page)
+    return Scan(None, False, scanned)
+
+
+def _reconcile(lease: Lease, client: Client, task: Task) -> Outcome:
+    """The task may exist at AudioShake: look for its intent marker. Found -> adopted. Not
+    found after the grace period and enough conclusive scans -> failed, nothing charged.
+    Never sent again (see docs/architecture.md, "Why never re-send")."""
+    try:
+        scan = _scan_for_intent(client, task)
+    except AudioShakeError as exc:
+        outcome = Outcome.unknown(
+            backoff_delay(lease.attempt, retry_after=exc.retry_after),
+            f"Could not list AudioShake tasks to reconcile: {error_message(exc)}",
+        )
+        record(lease, outcome)
+        return outcome
+    if scan.found is not None:
+        return _adopt(lease, task, scan.found, note=f"adopted {scan.found.id} by reconciliation")
+    now = timezone.now()
+    sent = task.submit_started_at or task.created_at
+    elapsed = (now - sent).total_seconds()
+    grace = settings.POLLER_RECONCILE_GRACE_SECONDS
+    checks = settings.POLLER_RECONCILE_CHECKS
+    if scan.conclusive and lease.attempt >= checks and elapsed >= grace:
+        message = (
+            f"AudioShake never confirmed this task, and it is not among your AudioShake tasks "
+            f"after {lease.attempt} checks over {math.ceil(elapsed / 60)} minute(s), so it was "
+            "not created and nothing was charged. Submit it again if you still need it."
+        )
+        outcome = Outcome.failed(message)
+        with settle(lease, outcome):
+            _cancel_task(task, state=SubmissionState.FAILED, message=message)
+        return outcome
+    if not scan.conclusive and elapsed >= settings.POLLER_RECONCILE_GIVE_UP_SECONDS:
+        message = (
+            "AudioShake never confirmed this task and its task list is too long to be sure it "
+            f"is not there (looked at the {scan.scanned} newest). It may have been created: "
+            "check the AudioShake dashboard before submitting it again."
+        )
+        outcome = Outcome.failed(message)
+        with settle(lease, outcome):
+            Task.objects.filter(pk=task.pk).update(
+                submission_state=SubmissionState.FAILED, submission_error=message
+            )
+        return outcome
+    delay = RECONCILE_DELAYS[min(lease.attempt, len(RECONCILE_DELAYS)) - 1]
+    outcome = Outcome.unknown(
+        delay,
+        f"Not found yet among the {scan.scanned} newest AudioShake tasks; looking again.",
+    )
+    with settle(lease, outcome):
+        Task.objects.filter(pk=task.pk).update(
+            submission_state=SubmissionState.UNKNOWN,
+            submission_error="Checking with AudioShake whether this task was created.",
+        )
+    return outcome
