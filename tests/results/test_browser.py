@@ -41,14 +41,18 @@ def stereo_song(path: Path, seconds: float = 6.0, rate: int = 22050) -> Path:
 
 
 @pytest.fixture
-def engine(sandbox_api: str, settings: object) -> Iterator[None]:
+def engine(sandbox_api: str, settings: object) -> Iterator[threading.Event]:
     """The sandbox worker and one poller running in a background thread, as `make run` runs
-    them as processes: the page sees every change only through its own polling."""
+    them as processes: the page sees every change only through its own polling. Clearing the
+    event it yields holds the sandbox's worker (the poller goes on), so a test can look at
+    "Processing" rows however slow the machine is, then set it to let the targets finish."""
     settings.SANDBOX_SPEED = 4.0  # targets finish one by one within a few seconds
     settings.POLLER_IDLE_SLEEP = 0.2
     from sandbox.worker import run_once
 
     stop = threading.Event()
+    sandbox_working = threading.Event()
+    sandbox_working.set()
     errors: list[BaseException] = []
 
     def loop() -> None:
@@ -56,7 +60,8 @@ def engine(sandbox_api: str, settings: object) -> Iterator[None]:
         try:
             poller.start(periodic=True)
             while not stop.is_set():
-                run_once()
+                if sandbox_working.is_set():
+                    run_once()
                 poller.cycle()
                 stop.wait(0.2)
             poller.finish()
@@ -68,7 +73,7 @@ def engine(sandbox_api: str, settings: object) -> Iterator[None]:
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
-    yield
+    yield sandbox_working
     stop.set()
     thread.join(timeout=30)
     assert not errors, errors
@@ -78,7 +83,7 @@ def test_submit_watch_play_and_download(
     logged_in_page: Page,
     live_server: object,
     project: Project,
-    engine: None,
+    engine: threading.Event,
     tmp_path: Path,
     screenshot: Callable[[Page, str], Path],
 ) -> None:
@@ -110,6 +115,7 @@ def test_submit_watch_play_and_download(
     expect(page.get_by_test_id("estimate-total")).to_have_text("3")
     page.get_by_role("button", name="Review and confirm").click()
     screenshot(page, "confirm")
+    engine.clear()  # the targets stay processing until the page has shown them so
     page.get_by_role("button", name="Submit", exact=True).click()
     task = Task.objects.get()
     expect(page).to_have_url(f"{live_server.url}{task.get_absolute_url()}")
@@ -128,6 +134,7 @@ def test_submit_watch_play_and_download(
     status = page.locator("#task-status")
     expect(status.get_by_text("Processing").first).to_be_visible(timeout=20_000)
     screenshot(page, "processing")
+    engine.set()
     expect(page.locator("#task-state")).to_have_text("Completed", timeout=60_000)
     expect(page.get_by_role("button", name="Play all")).to_be_visible(timeout=30_000)
     assert page.evaluate("window.__noReload") is True
