@@ -213,6 +213,19 @@ class Task(models.Model):
         related_name="budget_overrides",
     )
 
+    # Kept by `jobs.progress.task_changed()` in the transaction that changes the task, its
+    # targets or its outputs, so that lists and polls read columns instead of the targets.
+    targets_total = models.PositiveSmallIntegerField(default=0)
+    targets_completed = models.PositiveSmallIntegerField(default=0)
+    targets_error = models.PositiveSmallIntegerField(default=0)
+    targets_open = models.PositiveSmallIntegerField(default=0, help_text="Pending or processing")
+    state = models.CharField(
+        max_length=16, default="queued", help_text="`overall_state()`, kept with the counts"
+    )
+    version = models.PositiveIntegerField(
+        default=0, help_text="Bumped by every change of the task, its targets or its outputs"
+    )
+
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     submit_started_at = models.DateTimeField(
         null=True, blank=True, help_text="When the poller began sending POST /tasks (poller)"
@@ -224,6 +237,13 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The task list's status filter, newest first.
+            models.Index(fields=["state", "-created_at", "-id"], name="jobs_task_state_newest"),
+            models.Index(fields=["-created_at", "-id"], name="jobs_task_newest"),
+            # The dashboard's "in flight" and "completed this month".
+            models.Index(fields=["completed_at"], name="jobs_task_completed_at"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(submission_state__in=SubmissionState.values),
@@ -249,18 +269,28 @@ class Task(models.Model):
         queued, waiting_source, submitting, unknown, rejected, failed (before sending),
         processing, completed, partial (done with some errors) or error (every target failed).
         Pass prefetched `targets` to avoid a query."""
-        if self.submission_state != SubmissionState.SUBMITTED:
-            return self.submission_state
         statuses = [t.status for t in (targets if targets is not None else self.targets.all())]
-        if not statuses or any(
-            s in (TargetStatus.PENDING, TargetStatus.PROCESSING) for s in statuses
-        ):
-            return "processing"
-        if all(s == TargetStatus.COMPLETED for s in statuses):
-            return "completed"
-        if any(s == TargetStatus.COMPLETED for s in statuses):
-            return "partial"
-        return "error"
+        return state_from_counts(
+            self.submission_state,
+            total=len(statuses),
+            completed=statuses.count(TargetStatus.COMPLETED),
+            open=sum(s in OPEN_TARGET_STATUSES for s in statuses),
+        )
+
+
+def state_from_counts(submission_state: str, *, total: int, completed: int, open: int) -> str:
+    """The rule behind `Task.overall_state()` and the stored `Task.state`: the submission
+    state until AudioShake has the task, then processing while any target is pending or
+    processing (or none is known yet), completed, partial or error."""
+    if submission_state != SubmissionState.SUBMITTED:
+        return submission_state
+    if not total or open:
+        return "processing"
+    if completed == total:
+        return "completed"
+    if completed:
+        return "partial"
+    return "error"
 
 
 # What people read for each word of `Task.overall_state()`: the task list, its status
@@ -279,33 +309,6 @@ STATE_LABELS: dict[str, str] = {
 }
 
 
-def with_overall_state(tasks: "models.QuerySet[Task]") -> "models.QuerySet[Task]":
-    """`Task.overall_state()` computed in SQL, for lists that show or filter on it: annotates
-    `n_targets`, `n_done`, `n_error`, `n_open` (target counts) and `list_status`, the word
-    `overall_state()` gives (tests/tasks/test_list.py checks that the two agree)."""
-    open_statuses = (TargetStatus.PENDING, TargetStatus.PROCESSING)
-    return tasks.annotate(
-        n_targets=models.Count("targets"),
-        n_done=models.Count("targets", filter=models.Q(targets__status=TargetStatus.COMPLETED)),
-        n_error=models.Count("targets", filter=models.Q(targets__status=TargetStatus.ERROR)),
-        n_open=models.Count("targets", filter=models.Q(targets__status__in=open_statuses)),
-    ).annotate(
-        list_status=models.Case(
-            models.When(
-                ~models.Q(submission_state=SubmissionState.SUBMITTED),
-                then=models.F("submission_state"),
-            ),
-            models.When(
-                models.Q(n_targets=0) | models.Q(n_open__gt=0), then=models.Value("processing")
-            ),
-            models.When(n_done=models.F("n_targets"), then=models.Value("completed")),
-            models.When(n_done__gt=0, then=models.Value("partial")),
-            default=models.Value("error"),
-            output_field=models.CharField(),
-        )
-    )
-
-
 class TargetStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # not yet sent to AudioShake
     PROCESSING = "processing", "Processing"
@@ -315,6 +318,7 @@ class TargetStatus(models.TextChoices):
 
 
 TERMINAL_TARGET_STATUSES = (TargetStatus.COMPLETED, TargetStatus.ERROR, TargetStatus.CANCELLED)
+OPEN_TARGET_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
 
 
 class Target(models.Model):

@@ -58,6 +58,16 @@ def poller_health(*, now: datetime | None = None) -> PollerHealth:
     )
 
 
+def health_token(health: PollerHealth) -> str:
+    """What a polled fragment shows of `health`, as a short string: a poll that sends back an
+    unchanged token (and an unchanged task version) needs no new fragment."""
+    if health.poller_missing:
+        return "missing"
+    if health.api_degraded_since is not None:
+        return f"degraded{int(health.api_degraded_since.timestamp())}"
+    return "ok"
+
+
 def late_after(task: Task, target: Target) -> timedelta:
     """How long a target may reasonably stay `processing`."""
     duration = target.duration_seconds or task.source_duration or 0

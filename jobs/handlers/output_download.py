@@ -16,6 +16,7 @@ from jobs.engine.leases import Lease, LeaseLost, Outcome, fenced, record, settle
 from jobs.engine.schedule import backoff_delay
 from jobs.handlers.common import Client, error_message, redact_links, retry_for
 from jobs.models import Output, WorkItem
+from jobs.progress import task_changed
 
 LINK_FRESH_FOR = timedelta(minutes=50)  # output links last an hour; older ones are re-fetched
 
@@ -108,6 +109,7 @@ def output_download(lease: Lease, client: Client) -> Outcome:
                     Output.objects.filter(pk=output.pk).update(
                         mirror_error=f"Download failed, retrying: {redact_links(str(exc))}"
                     )
+                    task_changed([output.target.task_id])
                 return outcome
         tmp.flush()
         on_disk = os.fstat(tmp.fileno()).st_size
@@ -143,6 +145,7 @@ def output_download(lease: Lease, client: Client) -> Outcome:
                 mirror_error="",
                 mirrored_at=timezone.now(),
             )
+            task_changed([output.target.task_id])
     except LeaseLost:
         storage.delete(name)  # the new holder records its own copy
         raise
@@ -155,4 +158,5 @@ def _download_failed(lease: Lease, output: Output, message: str) -> Outcome:
         Output.objects.filter(pk=output.pk).update(
             mirror_state=Output.MirrorState.FAILED, mirror_error=message
         )
+        task_changed([output.target.task_id])
     return outcome

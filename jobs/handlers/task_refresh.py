@@ -15,6 +15,7 @@ from jobs.engine.schedule import refresh_interval
 from jobs.handlers.common import Client, error_message, match_targets, retry_for
 from jobs.models import Output, Target, TargetStatus, Task, WorkItem
 from jobs.outbox import enqueue
+from jobs.progress import task_changed
 
 STATUS_MAP = {
     "processing": TargetStatus.PROCESSING,
@@ -26,6 +27,8 @@ STATUS_MAP = {
 
 def _target_changes(target: Target, remote: RemoteTarget, *, now: datetime) -> dict[str, Any]:
     status = STATUS_MAP.get(remote.status, TargetStatus.PROCESSING)
+    if target.is_terminal and status == TargetStatus.PROCESSING:
+        status = target.status  # terminal stays terminal: a stale view never undoes it
     changes: dict[str, Any] = {"remote_id": remote.id, "status": status}
     if remote.duration is not None:
         changes["duration_seconds"] = remote.duration
@@ -43,46 +46,59 @@ def _target_changes(target: Target, remote: RemoteTarget, *, now: datetime) -> d
     return changes
 
 
-def _record_outputs(target: Target, remote: RemoteTarget, *, now: datetime) -> None:
+def _record_outputs(target: Target, remote: RemoteTarget, *, now: datetime) -> bool:
     """One `Output` row per output item (its signed link kept, never shown) and an
-    `output_download` item for each one not yet mirrored."""
+    `output_download` item for each one not yet mirrored. True when a row is new."""
+    added = False
     for item in remote.output:
         if not item.name or not item.format:
             continue
-        output, _ = Output.objects.update_or_create(
+        output, created = Output.objects.update_or_create(
             target=target,
             name=item.name[:255],
             format=item.format[:16],
             defaults={"remote_link": item.link or "", "link_seen_at": now},
         )
+        added = added or created
         if output.mirror_state == Output.MirrorState.PENDING:
             enqueue(
                 kind=WorkItem.Kind.OUTPUT_DOWNLOAD,
                 key=f"output_download:{output.pk}",
                 output=output,
             )
+    return added
 
 
 def task_apply_remote(task: Task, remote: RemoteTask, *, now: datetime) -> bool:
     """Copy what `GET /tasks/{id}` says onto the task, its targets and outputs (call inside a
-    fenced transaction). Returns True when every target is terminal."""
+    fenced transaction). Returns True when every target is terminal. Only a real change
+    (a status, a cost, a new output...) bumps the task's version (`jobs.progress`), so that
+    an unchanged task's open pages keep getting 204s."""
     targets = list(task.targets.order_by("position", "id"))
+    changed = False
     for target, match in match_targets(targets, remote.targets):
         changes = _target_changes(target, match, now=now)
-        Target.objects.filter(pk=target.pk).update(**changes)
-        if changes["status"] == TargetStatus.COMPLETED:
-            _record_outputs(target, match, now=now)
+        changes = {k: v for k, v in changes.items() if getattr(target, k) != v}
+        if changes:
+            Target.objects.filter(pk=target.pk).update(**changes)
+            changed = True
+        if changes.get("status", target.status) == TargetStatus.COMPLETED:
+            changed = _record_outputs(target, match, now=now) or changed
     finished = remote.is_finished
     cost: Decimal | None = remote.cost
     if cost is None and finished:
         costs = [t.cost for t in remote.targets if t.cost is not None]
         cost = sum(costs, Decimal(0)) if costs else None
+    if not finished or (task.completed_at is not None and remote.completed_at is None):
+        completed_at = task.completed_at  # a finished task stays finished
+    else:
+        completed_at = remote.completed_at or now
+    changed = changed or cost != task.remote_cost or completed_at != task.completed_at
     Task.objects.filter(pk=task.pk).update(
-        raw=remote.raw,
-        last_refreshed_at=now,
-        remote_cost=cost,
-        completed_at=(remote.completed_at or now) if finished else None,
+        raw=remote.raw, last_refreshed_at=now, remote_cost=cost, completed_at=completed_at
     )
+    if changed:
+        task_changed([task.pk])
     return finished
 
 

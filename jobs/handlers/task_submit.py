@@ -25,6 +25,7 @@ from jobs.handlers.common import Client, error_message, match_targets, remote_us
 from jobs.intent import intent_from_metadata, metadata_with_intent
 from jobs.models import Asset, RemoteStatus, SubmissionState, Target, TargetStatus, Task, WorkItem
 from jobs.outbox import enqueue
+from jobs.progress import task_changed
 
 SOURCE_WAIT_SECONDS = 2.0  # re-check a task waiting for its source upload this often
 FIRST_REFRESH_SECONDS = 2.0
@@ -97,12 +98,19 @@ def _source_args(task: Task) -> dict[str, str]:
     return {"url": asset.source_url if asset is not None else task.source_url}
 
 
+def _update_task(task: Task, **fields: object) -> None:
+    """Write the task's submission fields and recount it (`jobs.progress`), in the caller's
+    fenced transaction."""
+    Task.objects.filter(pk=task.pk).update(**fields)
+    task_changed([task.pk])
+
+
 def _cancel_task(task: Task, *, state: str, message: str) -> None:
     """The task will never run (refused, or given up before sending): nothing was charged."""
-    Task.objects.filter(pk=task.pk).update(submission_state=state, submission_error=message)
     Target.objects.filter(task=task).exclude(
         status__in=[TargetStatus.COMPLETED, TargetStatus.ERROR]
     ).update(status=TargetStatus.CANCELLED)
+    _update_task(task, submission_state=state, submission_error=message)
 
 
 def task_submit(lease: Lease, client: Client) -> Outcome:
@@ -138,9 +146,7 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
     with fenced(lease):
         check = _source_check(task, targets, now=now)
         if check.state == "wait":
-            Task.objects.filter(pk=task.pk).update(
-                submission_state=SubmissionState.WAITING_SOURCE, submission_error=""
-            )
+            _update_task(task, submission_state=SubmissionState.WAITING_SOURCE, submission_error="")
     if check.state == "wait":
         outcome = Outcome.wait(SOURCE_WAIT_SECONDS, check.message)
         record(lease, outcome)
@@ -160,7 +166,8 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
     # The point of no return: once "submitting" is committed, this intent is never sent again
     # by anyone; a crash from here on is resolved by reconciliation.
     with fenced(lease):
-        Task.objects.filter(pk=task.pk).update(
+        _update_task(
+            task,
             submission_state=SubmissionState.SUBMITTING,
             submission_error="",
             submit_started_at=timezone.now(),
@@ -179,16 +186,15 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
         )
         outcome = Outcome.unknown(RECONCILE_DELAYS[0], message, reset_attempts=True)
         with settle(lease, outcome):
-            Task.objects.filter(pk=task.pk).update(
-                submission_state=SubmissionState.UNKNOWN, submission_error=message
-            )
+            _update_task(task, submission_state=SubmissionState.UNKNOWN, submission_error=message)
         return outcome
     except (Unavailable, RateLimited, AuthenticationError) as exc:
         # A definite "not now" (429, a key problem) or a request that never left: nothing was
         # created, so the intent goes back to the queue and is sent later.
         outcome = retry_for(exc, lease)
         with settle(lease, outcome):
-            Task.objects.filter(pk=task.pk).update(
+            _update_task(
+                task,
                 submission_state=SubmissionState.QUEUED,
                 submission_error=f"Not sent yet: {error_message(exc)}",
             )
@@ -208,17 +214,18 @@ def _adopt(lease: Lease, task: Task, remote: RemoteTask, *, note: str) -> Outcom
     now = timezone.now()
     outcome = Outcome.done(note)
     with settle(lease, outcome):
-        Task.objects.filter(pk=task.pk).update(
+        for target, match in match_targets(targets, remote.targets):
+            Target.objects.filter(pk=target.pk).update(
+                remote_id=match.id, status=TargetStatus.PROCESSING
+            )
+        _update_task(
+            task,
             remote_id=remote.id,
             remote_created_at=remote.created_at or now,
             submission_state=SubmissionState.SUBMITTED,
             submission_error="",
             raw=remote.raw,
         )
-        for target, match in match_targets(targets, remote.targets):
-            Target.objects.filter(pk=target.pk).update(
-                remote_id=match.id, status=TargetStatus.PROCESSING
-            )
         enqueue(
             kind=WorkItem.Kind.TASK_REFRESH,
             key=f"task_refresh:{task.pk}",
@@ -297,9 +304,7 @@ def _reconcile(lease: Lease, client: Client, task: Task) -> Outcome:
         )
         outcome = Outcome.failed(message)
         with settle(lease, outcome):
-            Task.objects.filter(pk=task.pk).update(
-                submission_state=SubmissionState.FAILED, submission_error=message
-            )
+            _update_task(task, submission_state=SubmissionState.FAILED, submission_error=message)
         return outcome
     delay = RECONCILE_DELAYS[min(lease.attempt, len(RECONCILE_DELAYS)) - 1]
     outcome = Outcome.unknown(
@@ -307,7 +312,8 @@ def _reconcile(lease: Lease, client: Client, task: Task) -> Outcome:
         f"Not found yet among the {scan.scanned} newest AudioShake tasks; looking again.",
     )
     with settle(lease, outcome):
-        Task.objects.filter(pk=task.pk).update(
+        _update_task(
+            task,
             submission_state=SubmissionState.UNKNOWN,
             submission_error="Checking with AudioShake whether this task was created.",
         )

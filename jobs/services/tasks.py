@@ -21,7 +21,6 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     Q,
-    QuerySet,
     Sum,
 )
 from django.utils import timezone
@@ -39,9 +38,9 @@ from jobs.models import (
     TargetStatus,
     Task,
     WorkItem,
-    with_overall_state,
 )
 from jobs.outbox import enqueue
+from jobs.progress import task_changed
 from jobs.services.assets import asset_ensure_remote, asset_register_url
 from jobs.spending import credits_this_month
 
@@ -389,6 +388,7 @@ def task_create(
             )
             for target, row in zip(intent.targets, estimate.targets, strict=True)
         )
+        task_changed([task.pk])
         enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
         source_ensure_remote(asset=source)
     return TaskCreated(task=task, created=True, budget=check)
@@ -475,8 +475,8 @@ def preset_save(*, name: str, targets: Iterable[TargetIntent], user: User) -> Pr
 
 
 class ListStatus(models.TextChoices):
-    """The list's status filter. Each groups words of `Task.overall_state()`, which the list
-    computes in SQL as `list_status` (AudioShake has no task-level status); a group of one
+    """The list's status filter. Each groups words of `Task.overall_state()`, which the task
+    keeps in its `state` column (AudioShake has no task-level status); a group of one
     word has that word's label (`STATE_LABELS`), as on the badges and the task page."""
 
     WAITING = "waiting", "Waiting to be sent"
@@ -502,12 +502,14 @@ LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def tasks_for_list() -> QuerySet[Task]:
-    """Tasks with what a list row shows, in a constant number of queries: target counts by
-    status, actual and estimated cost, the targets' models, and `list_status`: the word
-    `Task.overall_state()` gives, computed in SQL so the list can filter on it."""
-    return (
-        with_overall_state(Task.objects.select_related("project", "created_by", "source_asset"))
+def tasks_for_rows(pks: Sequence[int]) -> list[Task]:
+    """The tasks `pks` (one page of the list, in that order) with what a list row shows, in
+    three queries whatever the history: counts and state are the task's own columns
+    (`jobs.progress`); only these tasks' targets are summed (actual and estimated cost) and
+    read (their models)."""
+    tasks = (
+        Task.objects.filter(pk__in=pks)
+        .select_related("project", "created_by", "source_asset")
         .annotate(
             n_costed=Count("targets", filter=Q(targets__cost__isnull=False)),
             actual_cost=Sum("targets__cost"),
@@ -519,8 +521,9 @@ def tasks_for_list() -> QuerySet[Task]:
                 queryset=Target.objects.only("id", "task_id", "model", "variant", "position"),
             )
         )
-        .order_by("-created_at", "-id")
     )
+    by_pk = {task.pk: task for task in tasks}
+    return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
 def task_search(*, text: str) -> Q:

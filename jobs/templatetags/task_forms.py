@@ -64,9 +64,9 @@ def state_css(state: str) -> str:
 
 @register.filter
 def task_badge(task: Task) -> dict[str, str]:
-    """The status badge of a task annotated by `tasks_for_list()`: its CSS class and text.
-    The words are those of `Task.overall_state()`, labelled by `STATE_LABELS`."""
-    state = getattr(task, "list_status", "") or task.submission_state
+    """The status badge of a task (its `state` column): its CSS class and text. The words
+    are those of `Task.overall_state()`, labelled by `STATE_LABELS`."""
+    state = task.state
     return {"css": state_css(state), "label": state_label(state)}
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.http import HtmxHttpRequest
-from jobs.models import Asset, RemoteStatus, Task, with_overall_state
+from jobs.models import Asset, RemoteStatus, Task
 from jobs.periods import month_start
 from jobs.spending import credits_this_month
 
@@ -20,11 +20,12 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     """The landing page: recent tasks and assets."""
     now = timezone.now()
     start = month_start(now)
-    # Each task's word is `Task.overall_state()`'s (in SQL), its label `STATE_LABELS`', as on
-    # the task list and the task page (the template's `task_badge`).
-    tasks = with_overall_state(Task.objects.select_related("project", "created_by")).order_by(
-        "-created_at", "-id"
-    )[:RECENT]
+    # Each task's word is its `state` column (`Task.overall_state()`, kept by
+    # `jobs.progress`), its label `STATE_LABELS`', as on the task list and the task page (the
+    # template's `task_badge`): the newest few rows by index, no target read.
+    tasks = Task.objects.select_related("project", "created_by").order_by("-created_at", "-id")[
+        :RECENT
+    ]
     context = {
         "in_flight": Task.objects.in_flight().count(),
         "completed_this_month": Task.objects.filter(completed_at__gte=start).count(),

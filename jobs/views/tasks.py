@@ -8,6 +8,7 @@ intent that the poller sends.
 
 import uuid
 from dataclasses import replace
+from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
@@ -68,9 +69,9 @@ from jobs.services.tasks import (
     task_for_token,
     task_has_model,
     task_search,
-    tasks_for_list,
+    tasks_for_rows,
 )
-from jobs.status import poller_health
+from jobs.status import health_token, poller_health
 
 TASKS_PER_PAGE = 50
 FORM_PAGE = "jobs/tasks/create.html"
@@ -451,47 +452,78 @@ def task_rerun_source_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @varies_with_htmx
 def task_list_view(request: HtmxHttpRequest) -> HttpResponse:
-    """`/tasks/`: filters, search, pagination. `?row=<pk>` (htmx) is one row's polling
-    fragment, sent with 286 once the task is finished so the polling stops."""
-    row_pk = bounded_int(request.GET.get("row", ""))
-    if request.htmx and row_pk is not None:
-        return _task_row(request, row_pk)
+    """`/tasks/`: filters, search, pagination. The page picks its task ids first (filters and
+    sort on the task's own indexed columns) and reads only those tasks' targets. While a row
+    is unfinished, the rows poll as one fragment (`?poll=`, see `_poll_rows`)."""
+    if request.htmx and "poll" in request.GET:
+        return _poll_rows(request)
     catalogue = catalogue_load()
     filters = TaskFilterForm(request.GET, catalogue=catalogue)
     # Every valid filter applies; an invalid one is left out of `cleaned_data` and the
     # table names it as ignored.
     filters.is_valid()
-    tasks = _filtered(tasks_for_list(), filters.cleaned_data)
-    page = Paginator(tasks, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    pks = _filtered(Task.objects.all(), filters.cleaned_data).values_list("pk", flat=True)
+    page = Paginator(pks.order_by("-created_at", "-id"), TASKS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    tasks = tasks_for_rows(list(page.object_list))
     context = {
         "filters": filters,
         "page": page,
-        "tasks": page.object_list,
+        "tasks": tasks,
         "catalogue": catalogue,
         "query": _query_without_page(request),
+        **_rows_context(tasks),
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "jobs/tasks/list.html#table", context)
     return render(request, "jobs/tasks/list.html", context)
 
 
-def _task_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    task = get_object_or_404(tasks_for_list(), pk=pk)
-    health = poller_health() if not task.is_finished else None
-    context = {
-        "task": task,
-        "poller_missing": health.poller_missing if health else False,
-        "api_degraded_since": health.api_degraded_since if health else None,
+def _rows_context(tasks: list[Task]) -> dict[str, Any]:
+    """What the rows and their one poll need: the pollers' health (only while a row is
+    unfinished) and `poll`, the rows' `pk.version` list the next poll sends back."""
+    if all(task.is_finished for task in tasks):
+        return {"poll": ""}
+    health = poller_health()
+    return {
+        "poll": ",".join(f"{task.pk}.{task.version}" for task in tasks),
+        "health_token": health_token(health),
+        "poller_missing": health.poller_missing,
+        "api_degraded_since": health.api_degraded_since,
     }
-    status = HTMX_STOP_POLLING if task.is_finished else 200
-    return render(request, "jobs/tasks/list.html#task_row", context, status=status)
+
+
+def _parse_poll(value: str) -> dict[int, int]:
+    """`pk.version,pk.version` (at most one page of rows) as {pk: version}; junk is left out."""
+    versions: dict[int, int] = {}
+    for pair in value.split(",")[:TASKS_PER_PAGE]:
+        pk, _, version = pair.partition(".")
+        pk_value, version_value = bounded_int(pk), bounded_int(version)
+        if pk_value is not None and version_value is not None:
+            versions[pk_value] = version_value
+    return versions
+
+
+def _poll_rows(request: HtmxHttpRequest) -> HttpResponse:
+    """The list's one poll: 204 (no body) while no row's version and the pollers' health are
+    unchanged; otherwise the same rows again, polling on while one is unfinished."""
+    versions = _parse_poll(request.GET["poll"])
+    current = dict(Task.objects.filter(pk__in=versions).values_list("pk", "version"))
+    if not current:
+        return HttpResponse(status=HTMX_STOP_POLLING)
+    unchanged = all(current.get(pk) == version for pk, version in versions.items())
+    if unchanged and request.GET.get("health") == health_token(poller_health()):
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    tasks = tasks_for_rows([pk for pk in versions if pk in current])
+    return render(request, "jobs/tasks/list.html#rows", {"tasks": tasks, **_rows_context(tasks)})
 
 
 def _filtered(tasks: QuerySet[Task], data: dict[str, Any]) -> QuerySet[Task]:
     if data.get("q"):
         tasks = tasks.filter(task_search(text=data["q"]))
     if data.get("status"):
-        tasks = tasks.filter(list_status__in=LIST_STATUS_STATES[data["status"]])
+        tasks = tasks.filter(state__in=LIST_STATUS_STATES[data["status"]])
     if data.get("project"):
         tasks = tasks.filter(project=data["project"])
     if data.get("member"):

@@ -1,6 +1,9 @@
-"""The task list: derived status, filters, search, pagination, polling rows that stop with 286,
-and a query count that does not grow with tasks or targets."""
+"""The task list: derived status, filters, search, pagination, one poll for the page's rows
+(204 while nothing changed), and a query count that does not grow with tasks or targets."""
 
+import html
+import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -23,6 +26,7 @@ from jobs.models import (
     TargetStatus,
     Task,
 )
+from jobs.progress import task_changed
 from jobs.views.tasks import TASKS_PER_PAGE
 
 LIST = reverse("jobs:task_list")
@@ -72,6 +76,8 @@ def make_task(member: User, project: Project, ready_asset: Asset) -> MakeTask:
             )
             for i, status in enumerate(statuses)
         )
+        task_changed([task.pk])  # as `task_create` does after its bulk_create
+        task.refresh_from_db()
         return task
 
     return make
@@ -89,6 +95,18 @@ def listed(response: object) -> list[int]:
     return [task.pk for task in response.context["tasks"]]
 
 
+def poll_of(page: str) -> dict[str, str]:
+    """The parameters the page's one rows poll sends (its `hx-vals`), or {} when none."""
+    match = re.search(r'<tbody id="task-rows"[^>]*hx-vals=\'([^\']*)\'', page)
+    return json.loads(html.unescape(match.group(1))) if match else {}
+
+
+def change_target(task: Task, status: str) -> None:
+    """A target changes as the poller changes it: `.update()`, then `task_changed()`."""
+    Target.objects.filter(task=task).update(status=status)
+    task_changed([task.pk])
+
+
 def test_rows_show_source_targets_summary_cost_and_author(
     costs_client: Client, make_task: MakeTask
 ) -> None:
@@ -96,7 +114,8 @@ def test_rows_show_source_targets_summary_cost_and_author(
     statuses = [TargetStatus.COMPLETED] * 3 + [TargetStatus.ERROR, TargetStatus.PROCESSING]
     task = make_task(statuses=statuses, state=SubmissionState.SUBMITTED, metadata="Take 3")
     page = costs_client.get(LIST).content.decode()
-    assert f'<tr id="task-{task.pk}" hx-get="/tasks/?row={task.pk}" hx-trigger="every 2s"' in page
+    assert f'<tr id="task-{task.pk}">' in page
+    assert poll_of(page)["poll"] == f"{task.pk}.{task.version}"
     assert '3/5 done, <span class="error-text">1 error</span>' in page
     assert "model_0, model_1, model_2, model_3 +1" in page
     assert "~20" in page  # 5 x 4 estimated
@@ -160,7 +179,7 @@ def test_status_filter_and_badge_follow_overall_state(
     assert other.pk not in listed(response)
     assert f">{label}</span>" in response.content.decode()
     overall = task.overall_state()
-    assert response.context["tasks"][0].list_status == overall
+    assert response.context["tasks"][0].state == overall
     assert STATE_LABELS[overall] == label
     choices = dict(response.context["filters"].fields["status"].choices)
     if status not in ("waiting", "not_sent"):  # groups of one word: the same label
@@ -225,43 +244,81 @@ def test_htmx_filter_returns_only_the_table(member_client: Client, make_task: Ma
     assert "<html" not in page
 
 
-def test_unfinished_row_keeps_polling(member_client: Client, make_task: MakeTask) -> None:
-    """The row fragment of an unfinished task: 200, with its 2 s trigger."""
+def test_unchanged_rows_poll_gets_204_with_no_body(
+    member_client: Client, make_task: MakeTask
+) -> None:
+    """The page's one poll, sent back unchanged: 204 and an empty body, so nothing is swapped."""
     PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
-    task = make_task(statuses=[TargetStatus.PROCESSING], state=SubmissionState.SUBMITTED)
-    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
-    page = response.content.decode()
+    make_task(statuses=[TargetStatus.PROCESSING], state=SubmissionState.SUBMITTED)
+    make_task(statuses=[TargetStatus.COMPLETED], state=SubmissionState.SUBMITTED, completed=True)
+    page = member_client.get(LIST).content.decode()
+    assert 'hx-trigger="every 2s, tab-shown from:document"' in page
+    assert page.count('hx-trigger="every 2s, tab-shown from:document"') == 1  # one poll for the page, not one per row
+    response = member_client.get(LIST, poll_of(page), **HTMX)
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_changed_row_comes_back_with_the_page_rows(
+    member_client: Client, make_task: MakeTask
+) -> None:
+    """When a row's version moved, the poll answers the page's rows again, the change shown,
+    still polling while a row is unfinished; a finished page polls no more."""
+    PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
+    first = make_task(statuses=[TargetStatus.PROCESSING] * 2, state=SubmissionState.SUBMITTED)
+    second = make_task(statuses=[TargetStatus.PROCESSING], state=SubmissionState.SUBMITTED)
+    params = poll_of(member_client.get(LIST).content.decode())
+    change_target(first, TargetStatus.COMPLETED)
+    response = member_client.get(LIST, params, **HTMX)
+    rows = response.content.decode()
     assert response.status_code == 200
-    assert page.lstrip().startswith(f'<tr id="task-{task.pk}"')
-    assert 'hx-trigger="every 2s"' in page
-    assert "No poller is running" not in page
+    assert rows.lstrip().startswith('<tbody id="task-rows"')
+    assert "2/2 done" in rows
+    assert f'id="task-{second.pk}"' in rows
+    assert member_client.get(LIST, poll_of(rows), **HTMX).status_code == 204
+    change_target(second, TargetStatus.ERROR)
+    Task.objects.filter(pk__in=[first.pk, second.pk]).update(completed_at=timezone.now())
+    rows = member_client.get(LIST, poll_of(rows), **HTMX).content.decode()
+    assert ">Failed</span>" in rows
+    assert "hx-get" not in rows
+    assert poll_of(member_client.get(LIST).content.decode()) == {}
 
 
-def test_finished_row_stops_polling_with_286(member_client: Client, make_task: MakeTask) -> None:
-    """A finished task's row comes without trigger and with status 286."""
-    task = make_task(
-        statuses=[TargetStatus.COMPLETED], state=SubmissionState.SUBMITTED, completed=True
-    )
-    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
-    assert response.status_code == 286
-    assert "hx-trigger" not in response.content.decode()
-    assert ">Completed</span>" in response.content.decode()
+def test_poll_of_deleted_tasks_stops_with_286(member_client: Client, make_task: MakeTask) -> None:
+    """A poll naming only tasks that no longer exist stops polling (286); junk is ignored."""
+    task = make_task()
+    params = poll_of(member_client.get(LIST).content.decode())
+    Task.objects.filter(pk=task.pk).delete()
+    assert member_client.get(LIST, params, **HTMX).status_code == 286
+    assert member_client.get(LIST, {"poll": "x.y,9" * 3000}, **HTMX).status_code == 286
 
 
 def test_row_says_when_no_poller_runs(member_client: Client, make_task: MakeTask) -> None:
-    """Instead of spinning, an unfinished row says nothing moves without a poller."""
-    task = make_task()
-    response = member_client.get(LIST, {"row": task.pk}, **HTMX)
+    """Instead of spinning, an unfinished row says nothing moves without a poller; a poll sent
+    while pollers ran gets the rows again once none does."""
+    make_task()
+    assert "No poller is running" in member_client.get(LIST).content.decode()
+    beat = PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
+    page = member_client.get(LIST).content.decode()
+    assert "No poller is running" not in page
+    beat.delete()
+    response = member_client.get(LIST, poll_of(page), **HTMX)
+    assert response.status_code == 200
     assert "No poller is running" in response.content.decode()
 
 
-def test_polling_row_writes_nothing(member_client: Client, make_task: MakeTask) -> None:
-    """A poll only reads: no INSERT/UPDATE/DELETE, no session write."""
+def test_polling_rows_writes_nothing(member_client: Client, make_task: MakeTask) -> None:
+    """A poll only reads: no INSERT/UPDATE/DELETE, no session write, changed or not."""
     task = make_task()
-    with CaptureQueriesContext(connection) as queries:
-        member_client.get(LIST, {"row": task.pk}, **HTMX)
-    writes = [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
-    assert writes == []
+    params = poll_of(member_client.get(LIST).content.decode())
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            member_client.get(LIST, params, **HTMX)
+        writes = [
+            q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")
+        ]
+        assert writes == []
+        change_target(task, TargetStatus.PROCESSING)
 
 
 def test_credits_column_only_for_people_who_see_costs(
@@ -273,7 +330,8 @@ def test_credits_column_only_for_people_who_see_costs(
 
     def credits_shown(client: Client) -> tuple[bool, bool]:
         page = client.get(LIST).content.decode()
-        row = client.get(LIST, {"row": task.pk}, **HTMX).content.decode()
+        change_target(task, TargetStatus.PENDING)  # the poll answers rows, not 204
+        row = client.get(LIST, poll_of(page), **HTMX).content.decode()
         assert f'id="task-{task.pk}"' in page
         assert f'id="task-{task.pk}"' in row
         return (">Credits</th>" in page and "~4" in page, "~4" in row)
@@ -290,7 +348,7 @@ def test_credits_column_only_for_people_who_see_costs(
 def count_queries(client: Client, *args: object, **kwargs: object) -> int:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(*args, **kwargs)
-    assert response.status_code in (200, 286)
+    assert response.status_code in (200, 204, 286)
     return len(queries)
 
 
@@ -303,22 +361,28 @@ def test_query_count_does_not_grow_with_tasks_or_targets(
     sees_costs: bool,
 ) -> None:
     """1 task, then 50 tasks of 20 targets each: the same number of queries for the page,
-    the htmx table and a row fragment, with and without the Credits column."""
+    the htmx table, an unchanged poll (204) and a changed one, with and without the Credits
+    column."""
     member.can_view_costs = sees_costs
     member.save()
     first = make_task(statuses=[TargetStatus.PROCESSING] * 20, state=SubmissionState.SUBMITTED)
-    member_client.get(LIST)  # warm the catalogue and the session
+    page = member_client.get(LIST).content.decode()  # warm the catalogue and the session
     one = count_queries(member_client, LIST)
     one_table = count_queries(member_client, LIST, {"q": "Demo"}, **HTMX)
-    one_row = count_queries(member_client, LIST, {"row": first.pk}, **HTMX)
+    one_unchanged = count_queries(member_client, LIST, poll_of(page), **HTMX)
+    change_target(first, TargetStatus.PROCESSING)
+    one_changed = count_queries(member_client, LIST, poll_of(page), **HTMX)
     for _ in range(49):
         make_task(statuses=[TargetStatus.PROCESSING] * 20, state=SubmissionState.SUBMITTED)
     assert Target.objects.count() == 1000
     with django_assert_num_queries(one):
         response = member_client.get(LIST)
     assert len(response.context["tasks"]) == 50
+    page = response.content.decode()
     assert count_queries(member_client, LIST, {"q": "Demo"}, **HTMX) == one_table
-    assert count_queries(member_client, LIST, {"row": first.pk}, **HTMX) == one_row
+    assert count_queries(member_client, LIST, poll_of(page), **HTMX) == one_unchanged
+    change_target(first, TargetStatus.PROCESSING)
+    assert count_queries(member_client, LIST, poll_of(page), **HTMX) == one_changed
 
 
 def test_one_bad_filter_keeps_the_valid_ones(member_client: Client, make_task: MakeTask) -> None:
