@@ -6,6 +6,8 @@ and the page waits for it."""
 
 import json
 import mimetypes
+from datetime import datetime
+from http import HTTPStatus
 
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -33,7 +35,7 @@ from jobs.results import (
     task_zip_stream,
     without_costs,
 )
-from jobs.status import is_target_late, poller_health
+from jobs.status import PollerHealth, health_token, is_target_late, poller_health
 
 TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -75,9 +77,11 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         for o in outputs
         if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
     ]
+    health = poller_health(now=now)
     return {
         "task": task,
         "targets": targets,
+        "poll_token": _poll_token(task, targets, health, now=now),
         "state": state,
         "done": done,
         "errors": errors,
@@ -86,21 +90,51 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         "polling": not task.is_finished or mirroring,
         "stems": stems,
         "comparable": comparable_models(task, stems),
-        "health": poller_health(now=now),
+        "health": health,
         "cost": task.remote_cost if show_costs else None,
         "show_costs": show_costs,
     }
+
+
+def _poll_token(task: Task, targets: list[Target], health: PollerHealth, *, now: datetime) -> str:
+    """Everything the status fragment shows that can change, in a few characters: the task's
+    version (bumped by every change of it, its targets or outputs: `jobs.progress`), the
+    pollers' health and which targets are late (late is a matter of time, not of a write)."""
+    late = ",".join(str(t.pk) for t in targets if is_target_late(task, t, now))
+    return f"{task.version}.{health_token(health)}.{late}"
+
+
+def _poll_unchanged(request: HtmxHttpRequest, pk: int) -> bool:
+    """Whether the token the fragment's poll sent back (`v`) is still current: read from the
+    task row, its targets' statuses and the pollers' health only, in four small queries."""
+    sent = request.GET.get("v", "")
+    if not sent:
+        return False
+    task = (
+        Task.objects.filter(pk=pk)
+        .only("version", "source_duration", "remote_created_at", "submit_started_at", "created_at")
+        .first()
+    )
+    if task is None:
+        return False  # the full path answers 404
+    targets = list(Target.objects.filter(task_id=pk).only("id", "status", "duration_seconds"))
+    now = timezone.now()
+    return sent == _poll_token(task, targets, poller_health(now=now), now=now)
 
 
 @require_GET
 @varies_with_htmx
 def task_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The task page; with htmx, just the status fragment (polled every 2 s while unfinished,
-    answered with 286 and no trigger once everything is terminal and mirrored)."""
+    answered 204 with no body while nothing it shows changed, and with 286 and no trigger
+    once everything is terminal and mirrored)."""
+    polled = request.htmx and not request.htmx.history_restore_request
+    if polled and _poll_unchanged(request, pk):
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
     task = _task_with_targets(pk)
     show_costs = request.user.sees_costs
     context = _status_context(task, show_costs=show_costs)
-    if request.htmx and not request.htmx.history_restore_request:
+    if polled:
         response = render(request, "jobs/results/task.html#status", context)
         if not context["polling"]:
             response.status_code = HTMX_STOP_POLLING

@@ -1,15 +1,22 @@
 """The task page, its live status fragment, downloads, the ZIP and the transcript viewer."""
 
+import html
 import io
 import json
+import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from jobs.models import Output, WorkItem
+from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
+from jobs.progress import task_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +47,7 @@ def test_status_fragment_polls_while_processing(member_client, task_factory):
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'hx-trigger="every 2s"' in body
+    assert 'hx-trigger="every 2s, tab-shown from:document"' in body
     assert "<html" not in body
 
 
@@ -109,6 +116,57 @@ def test_status_fragment_writes_nothing(member_client, task_factory):
     assert list(Session.objects.values_list("session_key", "session_data", "expire_date")) == (
         session_before
     )
+
+
+def poll_token(body: str) -> str:
+    """The token the status fragment's poll sends back (its `hx-vals`)."""
+    match = re.search(r"""hx-vals='([^']*)'""", body)
+    assert match, "the fragment does not poll"
+    return json.loads(html.unescape(match.group(1)))["v"]
+
+
+def test_unchanged_status_poll_gets_204_with_no_body(member_client, task_factory):
+    """The fragment's poll, sent back while nothing it shows changed: 204, empty, in at most
+    the session's queries plus four, and no write."""
+    PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
+    task = task_factory(status="processing", models=tuple(f"m{i}" for i in range(20)))
+    url = reverse("jobs:task_detail", args=[task.pk])
+    token = poll_token(member_client.get(url, headers={"HX-Request": "true"}).content.decode())
+    with CaptureQueriesContext(connection) as queries:
+        response = member_client.get(url, {"v": token}, headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.content == b""
+    assert len(queries) <= 6  # session, user, task, targets, heartbeats, API health
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
+
+
+@pytest.mark.parametrize("change", ["target", "output", "poller", "late"])
+def test_status_poll_gets_the_fragment_when_something_shown_changed(
+    member_client, task_factory, change, settings
+):
+    """A target's status, an output kept, the pollers' health or a target turning late: the
+    poll gets the fragment again (200), not 204."""
+    beat = PollerHeartbeat.objects.create(name="p1", last_seen_at=timezone.now())
+    task = task_factory(status="processing")
+    url = reverse("jobs:task_detail", args=[task.pk])
+    token = poll_token(member_client.get(url, headers={"HX-Request": "true"}).content.decode())
+    target = task.targets.first()
+    if change == "target":
+        Target.objects.filter(pk=target.pk).update(status="completed")
+        task_changed([task.pk])
+    elif change == "output":
+        output = Output.objects.create(target=target, name="vocals", format="wav")
+        Output.objects.filter(pk=output.pk).update(mirror_state=Output.MirrorState.FAILED)
+        task_changed([task.pk])
+    elif change == "poller":
+        beat.delete()
+    else:
+        Task.objects.filter(pk=task.pk).update(
+            remote_created_at=timezone.now() - timedelta(hours=5)
+        )
+    response = member_client.get(url, {"v": token}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert poll_token(response.content.decode()) != token
 
 
 def test_status_fragment_says_when_no_poller_runs(member_client, task_factory):
@@ -193,7 +251,7 @@ def test_download_without_mirror_asks_the_poller(member_client, task_factory):
     output = Output.objects.filter(target__task=task).first()
     response = member_client.get(reverse("jobs:output_download", args=[output.pk]))
     assert response.status_code == 200
-    assert 'hx-trigger="every 2s"' in response.content.decode()
+    assert 'hx-trigger="every 2s, tab-shown from:document"' in response.content.decode()
     keys = set(WorkItem.objects.values_list("key", flat=True))
     assert {f"task_refresh:{task.pk}", f"output_download:{output.pk}"} <= keys
 
