@@ -59,7 +59,7 @@ def test_upload_two_files_then_watch_the_forward(
     finally:
         poller.join(timeout=60)
     expect(row).to_contain_text(re.compile(r"expires in (71|72) h"))
-    expect(row).not_to_have_attribute("hx-trigger", "every 2s")
+    expect(row).not_to_have_attribute("hx-trigger", "every 2s, tab-shown from:document")
     screenshot(page, "library-ready")
 
     page.get_by_role("link", name="Verse take 3.wav").click()

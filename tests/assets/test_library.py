@@ -157,7 +157,7 @@ def test_only_unsettled_rows_poll(viewer_client, make_asset):
     text = viewer_client.get(URL).text
     for asset, polls in [(waiting, True), (uploading, True), (ready, False)]:
         row = text.split(f'id="asset-row-{asset.pk}"')[1].split(">")[0]
-        assert ('hx-trigger="every 2s"' in row) is polls
+        assert ('hx-trigger="every 2s, tab-shown from:document"' in row) is polls
 
 
 @pytest.mark.django_db
@@ -168,7 +168,7 @@ def test_status_fragment_stops_polling_once_settled(viewer_client, make_asset):
     url = reverse("jobs:asset_status", args=[asset.pk])
     response = viewer_client.get(url, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert 'hx-trigger="every 2s"' in response.text
+    assert 'hx-trigger="every 2s, tab-shown from:document"' in response.text
     assert response.text.lstrip().startswith(f'<tr id="asset-row-{asset.pk}"')
     Asset.objects.filter(pk=asset.pk).update(
         remote_status=RemoteStatus.READY, remote_expires_at=timezone.now() + timedelta(hours=72)

@@ -85,7 +85,9 @@ def test_full_band_plus_transcription_then_submit(
     page.get_by_role("link", name="Tasks", exact=True).first.click()
     row = page.locator(f"#task-{task.pk}")
     expect(row).to_contain_text("0/7 done")
-    expect(row).to_have_attribute("hx-trigger", "every 2s")
+    expect(page.locator("#task-rows")).to_have_attribute(
+        "hx-trigger", "every 2s, tab-shown from:document"
+    )
     screenshot(page, "list")
     assert [t.model for t in task.targets.order_by("position")] == [
         "vocals",
