@@ -18,6 +18,7 @@ import random
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -117,6 +118,7 @@ def fill(tasks: int) -> dict:
     from accounts.models import Project, Role, User
     from jobs.catalogue import seed_fallback
     from jobs.models import (
+        OPEN_TARGET_STATUSES,
         Asset,
         Output,
         RemoteModel,
@@ -125,6 +127,7 @@ def fill(tasks: int) -> dict:
         Target,
         TargetStatus,
         Task,
+        state_from_counts,
     )
 
     rng = random.Random(12)
@@ -214,6 +217,7 @@ def fill(tasks: int) -> dict:
                 )
             estimated = Decimal(0)
             charged = Decimal(0)
+            counts = Counter()
             for position in range(TARGETS_PER_TASK):
                 target_pk += 1
                 model, rate, fmt = catalogue[(pk + position) % len(catalogue)]
@@ -227,6 +231,7 @@ def fill(tasks: int) -> dict:
                     status = TargetStatus.ERROR if rng.random() < 0.3 else TargetStatus.COMPLETED
                 else:
                     status = TargetStatus.COMPLETED
+                counts[status] += 1
                 cost = Decimal(rate) * minutes if status == TargetStatus.COMPLETED else None
                 estimated += Decimal(rate) * minutes
                 charged += cost or 0
@@ -267,9 +272,28 @@ def fill(tasks: int) -> dict:
             if not finished:
                 unfinished.append(pk)
             submitted = kind not in ("rejected", "waiting")
+            submission_state = (
+                SubmissionState.SUBMITTED
+                if submitted
+                else SubmissionState.REJECTED
+                if kind == "rejected"
+                else SubmissionState.QUEUED
+            )
+            # The columns jobs.progress.task_changed() keeps, written here in bulk.
+            still_open = sum(counts[s] for s in OPEN_TARGET_STATUSES)
             task_rows.append(
                 Task(
                     id=pk,
+                    targets_total=TARGETS_PER_TASK,
+                    targets_completed=counts[TargetStatus.COMPLETED],
+                    targets_error=counts[TargetStatus.ERROR],
+                    targets_open=still_open,
+                    state=state_from_counts(
+                        submission_state,
+                        total=TARGETS_PER_TASK,
+                        completed=counts[TargetStatus.COMPLETED],
+                        open=still_open,
+                    ),
                     form_token=uuid.uuid4(),
                     project=projects[pk % PROJECTS],
                     created_by=users[pk % MEMBERS],
@@ -277,13 +301,7 @@ def fill(tasks: int) -> dict:
                     source_name=asset.name,
                     source_duration=duration,
                     metadata=f'{{"album": "LP {pk % 300}", "take": {pk % 7}}}' if pk % 3 else "",
-                    submission_state=(
-                        SubmissionState.SUBMITTED
-                        if submitted
-                        else SubmissionState.REJECTED
-                        if kind == "rejected"
-                        else SubmissionState.QUEUED
-                    ),
+                    submission_state=submission_state,
                     submission_error="Not enough credits" if kind == "rejected" else "",
                     remote_id=f"c{pk:024d}" if submitted else None,
                     remote_created_at=made if submitted else None,

@@ -1,10 +1,12 @@
 """What the benchmarks share: a free port and a gunicorn for the servers they start, and
 writing their own section of docs/performance.md (replaced in place, other sections untouched)."""
 
+import json
 import re
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -76,3 +78,15 @@ def stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+
+
+def poll_query(html: bytes, element_id: str) -> str:
+    """The query string an htmx poll of `element_id` sends (its `hx-vals`, as htmx encodes them
+    on a GET), read from the page's HTML: the version tokens that let an unchanged poll be
+    answered 204."""
+    match = re.search(
+        rf"""id="{re.escape(element_id)}"[^>]*?hx-vals='([^']*)'""", html.decode("utf-8")
+    )
+    if match is None:
+        raise SystemExit(f"no polling #{element_id} with hx-vals on the page")
+    return urllib.parse.urlencode(json.loads(match.group(1)))

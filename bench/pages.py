@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _seed import ROOT, db_version, scratch_database
-from common import start_gunicorn, stop, write_section
+from common import poll_query, start_gunicorn, stop, write_section
 
 SECTION = "## Pages at scale"
 
@@ -65,17 +65,24 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def pages(facts: dict) -> list[tuple[str, str, dict, int]]:
-    """(label, path, headers, expected status) of every page measured."""
+def pages(facts: dict, client: Client) -> list[tuple[str, str, dict, int]]:
+    """(label, path, headers, expected status) of every page measured. The two polls send
+    what the page's own poll sends (its `hx-vals`): nothing changes during the bench, so they
+    are answered 204, as an open page is between changes."""
     task = facts["processing"][0]
     htmx = {"HX-Request": "true", "HX-Current-URL": f"http://127.0.0.1/tasks/{task}/"}
+    list_htmx = {"HX-Request": "true", "HX-Current-URL": "http://127.0.0.1/tasks/"}
+    task_poll = poll_query(client.get(f"/tasks/{task}/")[1], "task-status")
+    list_poll = poll_query(client.get("/tasks/")[1], "task-rows")
     return [
         ("floor", "/_bench/floor/", {}, 200),
         ("dashboard", "/", {}, 200),
         ("task list", "/tasks/", {}, 200),
         ("task list, status filter", "/tasks/?status=completed", {}, 200),
+        ("task list poll, unchanged (204)", f"/tasks/?{list_poll}", list_htmx, 204),
         ("task page", f"/tasks/{task}/", {}, 200),
         ("status fragment (htmx)", f"/tasks/{task}/", htmx, 200),
+        ("status fragment, unchanged (204)", f"/tasks/{task}/?{task_poll}", htmx, 204),
         ("asset library", "/assets/", {}, 200),
         ("costs page", "/costs/", {}, 200),
     ]
@@ -83,7 +90,7 @@ def pages(facts: dict) -> list[tuple[str, str, dict, int]]:
 
 def measure(site: str, facts: dict, samples: int, slow_samples: int) -> dict[str, dict]:
     client = Client(site, facts["session"])
-    targets = pages(facts)
+    targets = pages(facts, client)
     times: dict[str, list[float]] = {label: [] for label, *_ in targets}
     errors: dict[str, int] = dict.fromkeys(times, 0)
     for label, path, headers, expected in targets:  # warm-up, and a check of each page

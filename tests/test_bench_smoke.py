@@ -27,7 +27,14 @@ def test_pages_bench_smoke():
     """bench/pages.py --smoke measures every page against the floor and prints its table."""
     out = _smoke("pages.py")
     assert "| page | SQLite 20 p50 | SQLite 20 p99 |" in out
-    for page in ("| floor |", "| dashboard |", "| status fragment (htmx) |", "| costs page |"):
+    for page in (
+        "| floor |",
+        "| dashboard |",
+        "| status fragment (htmx) |",
+        "| status fragment, unchanged (204) |",
+        "| task list poll, unchanged (204) |",
+        "| costs page |",
+    ):
         assert page in out
     assert "## Pages at scale" in out
 
