@@ -8,6 +8,7 @@ form's `form_token` is the idempotency key: the same form submitted twice gives 
 
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,6 @@ from django.db.models import (
     Count,
     Exists,
     OuterRef,
-    Prefetch,
     Q,
     Sum,
 )
@@ -502,28 +502,53 @@ LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A list row names this many of its task's targets, then "+N".
+LIST_MODELS_SHOWN = 4
+
+
 def tasks_for_rows(pks: Sequence[int]) -> list[Task]:
     """The tasks `pks` (one page of the list, in that order) with what a list row shows, in
     three queries whatever the history: counts and state are the task's own columns
-    (`jobs.progress`); only these tasks' targets are summed (actual and estimated cost) and
-    read (their models)."""
-    tasks = (
-        Task.objects.filter(pk__in=pks)
-        .select_related("project", "created_by", "source_asset")
+    (`jobs.progress`); only these tasks' targets are summed (`n_costed`, `actual_cost`,
+    `target_estimate`, grouped by task alone) and read (`model_names`: the first four
+    targets' models, as plain tuples rather than model instances)."""
+    tasks = {
+        task.pk: task
+        # not `raw` (the API's last JSON, decoded for nothing) nor the source asset
+        for task in Task.objects.filter(pk__in=pks)
+        .select_related("project", "created_by")
+        .defer("raw")
+    }
+    sums = (
+        Target.objects.filter(task_id__in=pks)
+        .values("task_id")
         .annotate(
-            n_costed=Count("targets", filter=Q(targets__cost__isnull=False)),
-            actual_cost=Sum("targets__cost"),
-            target_estimate=Sum("targets__estimated_cost"),
+            n_costed=Count("pk", filter=Q(cost__isnull=False)),
+            actual_cost=Sum("cost"),
+            target_estimate=Sum("estimated_cost"),
         )
-        .prefetch_related(
-            Prefetch(
-                "targets",
-                queryset=Target.objects.only("id", "task_id", "model", "variant", "position"),
-            )
-        )
+        .order_by()
     )
-    by_pk = {task.pk: task for task in tasks}
-    return [by_pk[pk] for pk in pks if pk in by_pk]
+    sums_by_task = {row["task_id"]: row for row in sums}
+    names: dict[int, list[str]] = defaultdict(list)
+    models = (
+        Target.objects.filter(task_id__in=pks)
+        .order_by("task_id", "position", "pk")
+        .values_list("task_id", "model", "variant")
+    )
+    for task_id, model, variant in models:
+        if len(names[task_id]) < LIST_MODELS_SHOWN:
+            names[task_id].append(f"{model} ({variant})" if variant else model)
+    rows = []
+    for pk in pks:
+        if (task := tasks.get(pk)) is not None:
+            row = sums_by_task.get(pk, {})
+            task.n_costed = row.get("n_costed", 0)
+            task.actual_cost = row.get("actual_cost")
+            task.target_estimate = row.get("target_estimate")
+            task.model_names = names.get(pk, [])
+            rows.append(task)
+    return rows
 
 
 def task_search(*, text: str) -> Q:
