@@ -381,7 +381,7 @@ class AudioShakeClient:
     def _json(self, body: bytes, response: requests.Response, method: str, path: str) -> Any:
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             excerpt = _clean_excerpt(body, self._key) or "(empty body)"
             raise BadResponse(
@@ -394,7 +394,7 @@ class AudioShakeClient:
         """The exception for an error status, with the API's message or a safe excerpt."""
         try:
             message = _api_message(json.loads(body))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             message = None
         if message is None:
             excerpt = _clean_excerpt(body, self._key)

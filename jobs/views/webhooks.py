@@ -90,6 +90,8 @@ def _receive(request: HtmxHttpRequest, *, authenticated: bool) -> HttpResponse:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _refuse(400, "The body is not JSON")
+    except RecursionError:  # thousands of nested arrays/objects: no task looks like that
+        return _refuse(400, "The body is not a task: its JSON is nested too deeply")
     if not isinstance(payload, dict):
         return _refuse(400, "Expected a JSON object (a task)")
     remote_id = payload.get("id")

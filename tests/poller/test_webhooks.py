@@ -154,6 +154,8 @@ def test_webhook_refuses_an_oversized_body(client: Client, secret: str, settings
         (b'{"targets": []}', "valid id"),
         (b'{"id": "../../etc"}', "valid id"),
         (b'{"id": 42}', "valid id"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"id": "cx", "a": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001, "nested too deeply"),
     ],
 )
 def test_webhook_refuses_invalid_bodies_with_a_reason(
