@@ -119,6 +119,7 @@ class AudioShakeClient:
         base_host = (urlsplit(self.base_url).hostname or "").lower()
         self._base_host = base_host
         self._base_is_http = urlsplit(self.base_url).scheme == "http"
+        self._base_port = urlsplit(self.base_url).port
         self.output_hosts = frozenset(h.lower() for h in output_hosts if h) | {base_host}
         self._sleep = sleep
         self._random = rng or random.Random()
@@ -233,6 +234,7 @@ class AudioShakeClient:
                 output_hosts=self.output_hosts,
                 base_host=self._base_host,
                 base_is_http=self._base_is_http,
+                base_port=self._base_port,
             )
             response = self._download_response(url)
             location = response.headers.get("Location")
