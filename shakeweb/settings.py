@@ -283,6 +283,9 @@ AUDIOSHAKE_WEBHOOK_SECRET = env("AUDIOSHAKE_WEBHOOK_SECRET", default="")
 # every log line. Turn it off when a gateway in front adds the header.
 AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH = env.bool("AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH", default=True)
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# Recorded deliveries (up to WEBHOOK_MAX_BYTES each) are deleted after this many days, a few at
+# each new delivery and all at once by `manage.py prune_webhook_deliveries`; 0 keeps them.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=14)
 OUTPUT_MAX_BYTES = env.int("OUTPUT_MAX_BYTES", default=4 * 1024**3)
 
 # The poller.

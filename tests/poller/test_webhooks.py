@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import io
 import json
 from datetime import timedelta
 
@@ -301,3 +302,47 @@ def test_sandbox_webhook_brings_the_refresh_forward(sandbox, project, member, se
     task.refresh_from_db()
     assert task.completed_at is not None
     assert Target.objects.get(task=task).status == TargetStatus.COMPLETED
+
+
+def _delivery(days_ago: float) -> WebhookDelivery:
+    return WebhookDelivery.objects.create(
+        received_at=timezone.now() - timedelta(days=days_ago),
+        remote_task_id="cold",
+        body="x" * 1000,
+        outcome="unknown task",
+    )
+
+
+@pytest.mark.django_db
+def test_old_deliveries_are_pruned_by_new_ones(client: Client, secret: str, settings) -> None:
+    """Past WEBHOOK_DELIVERY_RETENTION_DAYS a delivery is deleted when a new one arrives (a
+    bounded batch, oldest first); younger ones and the new one stay."""
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 14
+    old = [_delivery(15 + n) for n in range(3)]
+    young = _delivery(13)
+    assert post(client, {"id": "cnewdelivery"}).status_code == 202
+    remaining = set(WebhookDelivery.objects.values_list("remote_task_id", "id"))
+    assert ("cold", young.pk) in remaining
+    assert not {("cold", d.pk) for d in old} & remaining
+    assert WebhookDelivery.objects.filter(remote_task_id="cnewdelivery").exists()
+
+
+@pytest.mark.django_db
+def test_prune_command_deletes_every_expired_delivery(settings) -> None:
+    """`manage.py prune_webhook_deliveries` deletes all expired deliveries at once, and keeps
+    everything when the retention is 0."""
+    from django.core.management import call_command
+
+    from jobs.services.webhooks import PRUNE_PER_DELIVERY
+
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 0
+    for _ in range(PRUNE_PER_DELIVERY + 5):
+        _delivery(30)
+    young = _delivery(1)
+    call_command("prune_webhook_deliveries", stdout=io.StringIO())
+    assert WebhookDelivery.objects.count() == PRUNE_PER_DELIVERY + 6
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 7
+    out = io.StringIO()
+    call_command("prune_webhook_deliveries", stdout=out)
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [young.pk]
+    assert f"Deleted {PRUNE_PER_DELIVERY + 5} webhook deliveries" in out.getvalue()
