@@ -79,10 +79,8 @@ def _receive(request: HtmxHttpRequest, *, authenticated: bool) -> HttpResponse:
         raise Http404("No webhook here")
     body = _read_body(request, settings.WEBHOOK_MAX_BYTES)
     if body is None:
-        if not proven:
-            raise Http404(
-                "No webhook here"
-            )  # a signature over a body we did not read proves nothing
+        if not proven:  # a signature over a body we did not read proves nothing
+            raise Http404("No webhook here")
         return _refuse(413, f"The body is over {settings.WEBHOOK_MAX_BYTES} bytes")
     if not proven and not _signature_matches(signature, body):
         raise Http404("No webhook here")
