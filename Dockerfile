@@ -27,4 +27,4 @@ RUN DEBUG=0 SECRET_KEY=collectstatic-only AUDIOSHAKE_API_KEY=build \
 USER shakeweb
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)" || exit 1
-CMD ["sh", "-c", "exec gunicorn shakeweb.wsgi --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --threads 4 --timeout 300 --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn shakeweb.wsgi --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --threads 4 --timeout 300 --access-logfile - --logger-class shakeweb.gunicorn_logging.RedactingLogger"]

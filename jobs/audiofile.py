@@ -545,3 +545,62 @@ def download_name(name: str, fmt: str) -> str:
     if extensions and not clean.lower().endswith(extensions):
         clean = f"{clean}{extensions[0]}"
     return clean
+
+
+# Mirrored outputs ---------------------------------------------------------------------------
+
+# What sniff() may find for each audio output format AudioShake offers.
+_OUTPUT_AUDIO = {
+    "wav": ("wav",),
+    "aiff": ("aiff",),
+    "flac": ("flac",),
+    "mp3": ("mp3",),
+    "mp4": ("mp4", "m4a", "mov"),
+}
+_OUTPUT_TEXT = ("json", "srt", "txt")
+
+
+def output_content_problem(fileobj: BinaryIO, fmt: str) -> str | None:
+    """Why a downloaded output is not what its format says (an HTML error page kept as `.wav`,
+    say), or None. Audio formats by their magic bytes (`sniff`); json/srt/txt must be UTF-8 text
+    (json starting with an object or array); formats we do not know are not judged."""
+    fmt = fmt.lower()
+    fileobj.seek(0)
+    head = fileobj.read(HEAD_BYTES)
+    fileobj.seek(0)
+    label = FORMAT_LABELS.get(fmt, fmt.upper())
+    if fmt in _OUTPUT_AUDIO:
+        try:
+            found = sniff(fileobj)
+        except AudioRejected:
+            what = (
+                "an HTML page"
+                if _looks_like_html(head)
+                else _describe_unknown(head) or "no audio format we recognise"
+            )
+            return f"the file AudioShake's link gave is not {label} audio (it looks like {what})"
+        finally:
+            fileobj.seek(0)
+        if found not in _OUTPUT_AUDIO[fmt]:
+            shown = FORMAT_LABELS.get(found, found.upper())
+            return f"the file AudioShake's link gave is {shown}, not {label}"
+        return None
+    if fmt in _OUTPUT_TEXT:
+        what = _describe_unknown(head)
+        if not head.strip():
+            return f"the file AudioShake's link gave is empty, not {label}"
+        if what != "a text file":
+            looks = what or "binary data"
+            return f"the file AudioShake's link gave is not {label} text (it looks like {looks})"
+        first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        if fmt == "json" and first not in (b"{", b"["):
+            return "the file AudioShake's link gave is not JSON"
+        if _looks_like_html(head):
+            return f"the file AudioShake's link gave is an HTML page, not {label}"
+        return None
+    return None
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html"))

@@ -252,6 +252,8 @@ def parse_transcript(data: bytes) -> tuple[list[Line] | None, str]:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None, "This file is not valid JSON."
+    except RecursionError:
+        return None, "This JSON is nested too deeply to be a transcript."
     raw_lines = doc.get("lines") if isinstance(doc, dict) else None
     if not isinstance(raw_lines, list):
         return None, "This JSON has no lines to show."

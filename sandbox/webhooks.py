@@ -2,12 +2,16 @@
 (the same as `GET /tasks/{id}` at that moment) to the webhook URL (contract section 5).
 
 The URL, first found wins: FaultConfig.webhook_url (set through the control API),
-settings.SANDBOX_WEBHOOK_URL, else the dashboard's own receiver
-`{SITE_URL}/webhooks/audioshake/{AUDIOSHAKE_WEBHOOK_SECRET}/` when a secret is set; no URL, no
-webhook. Each delivery gets up to `webhook_max_attempts` tries (3 by default) with a 5 s timeout
-and 0.5 s, 1 s, 2 s... between them; any 2xx ends it. Every try is logged as a WebhookAttempt.
+settings.SANDBOX_WEBHOOK_URL, else the dashboard's own receiver `{SITE_URL}/webhooks/audioshake/`
+when AUDIOSHAKE_WEBHOOK_SECRET is set; no URL, no webhook. With a secret set, every delivery
+carries `X-Shakeweb-Signature: sha256=<HMAC-SHA256 of the body keyed with the secret>`, so the
+secret is never in a URL (AudioShake itself documents no signature: see docs/sandbox.md).
+Each delivery gets up to `webhook_max_attempts` tries (3 by default) with a 5 s timeout and
+0.5 s, 1 s, 2 s... between them; any 2xx ends it. Every try is logged as a WebhookAttempt.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -27,6 +31,7 @@ logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 0.5
 USER_AGENT = "shakeweb-sandbox-webhooks/1"
+SIGNATURE_HEADER = "X-Shakeweb-Signature"
 
 
 def webhook_url(config: FaultConfig) -> str:
@@ -35,7 +40,16 @@ def webhook_url(config: FaultConfig) -> str:
     if settings.SANDBOX_WEBHOOK_URL:
         return settings.SANDBOX_WEBHOOK_URL
     secret = settings.AUDIOSHAKE_WEBHOOK_SECRET
-    return f"{settings.SITE_URL.rstrip('/')}/webhooks/audioshake/{secret}/" if secret else ""
+    return f"{settings.SITE_URL.rstrip('/')}/webhooks/audioshake/" if secret else ""
+
+
+def signature_headers(body: bytes) -> dict[str, str]:
+    """The body's HMAC-SHA256 keyed with the dashboard's webhook secret (none without one)."""
+    secret = settings.AUDIOSHAKE_WEBHOOK_SECRET
+    if not secret:
+        return {}
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {SIGNATURE_HEADER: f"sha256={digest}"}
 
 
 def redact(url: str) -> str:
@@ -58,7 +72,11 @@ def webhook_send(
     body = json.dumps(
         task_json(task, base=site_base(None), ttl_seconds=config.link_ttl_seconds)
     ).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        **signature_headers(body),
+    }
     for attempt in range(1, config.webhook_max_attempts + 1):
         started = time.monotonic()
         response_status, error = None, ""

@@ -277,7 +277,15 @@ AUDIOSHAKE_OUTPUT_HOSTS = env.list(
     "AUDIOSHAKE_OUTPUT_HOSTS", default=["cdn.audioshake.ai", "api.audioshake.ai"]
 )
 AUDIOSHAKE_WEBHOOK_SECRET = env("AUDIOSHAKE_WEBHOOK_SECRET", default="")
+# The receiver is POST /webhooks/audioshake/ with the secret in a header (or an HMAC of the
+# body keyed with it: jobs/views/webhooks.py). AudioShake documents no header or signature, only
+# a URL, so /webhooks/audioshake/<secret>/ also works while this is on; its path is redacted in
+# every log line. Turn it off when a gateway in front adds the header.
+AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH = env.bool("AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH", default=True)
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# Recorded deliveries (up to WEBHOOK_MAX_BYTES each) are deleted after this many days, a few at
+# each new delivery and all at once by `manage.py prune_webhook_deliveries`; 0 keeps them.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=14)
 OUTPUT_MAX_BYTES = env.int("OUTPUT_MAX_BYTES", default=4 * 1024**3)
 
 # The poller.
@@ -352,7 +360,10 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"client_errors": {"()": "shakeweb.logging.ClientErrorsWithoutTraceback"}},
+    "filters": {
+        "client_errors": {"()": "shakeweb.logging.ClientErrorsWithoutTraceback"},
+        "redact_secrets": {"()": "shakeweb.logging.RedactSecrets"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
@@ -360,7 +371,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["client_errors"],
+            "filters": ["client_errors", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},

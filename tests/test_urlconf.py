@@ -32,6 +32,7 @@ PUBLIC = {
     r"/accounts/reset/done/": "its confirmation",
     r"/healthz": "containers and load balancers",
     r"/admin/login/": "the Django admin's log-in form (throttled by axes like ours)",
+    r"/webhooks/audioshake/": "AudioShake's webhook calls: checked by their secret header",
     r"/webhooks/audioshake/[^/]+/": "AudioShake's webhook calls: checked by their secret",
     r"/sandbox/api/.*": "the sandbox API: checked by its own API key",
     r"/sandbox/files/.*": "sandbox download links: signed and expiring",
@@ -41,6 +42,7 @@ PUBLIC = {
 LOGOUT = r"/accounts/logout/"
 # Views exempt from CSRF: called by machines, which hold no session cookie to abuse.
 CSRF_EXEMPT = {
+    r"/webhooks/audioshake/": "AudioShake's webhook calls (secret header or signature)",
     r"/webhooks/audioshake/[^/]+/": "AudioShake's webhook calls",
     r"/sandbox/api/.*": "the sandbox API (x-api-key)",
     r"/sandbox/files/.*": "signed download links fetched by the poller",

@@ -119,6 +119,7 @@ class AudioShakeClient:
         base_host = (urlsplit(self.base_url).hostname or "").lower()
         self._base_host = base_host
         self._base_is_http = urlsplit(self.base_url).scheme == "http"
+        self._base_port = urlsplit(self.base_url).port
         self.output_hosts = frozenset(h.lower() for h in output_hosts if h) | {base_host}
         self._sleep = sleep
         self._random = rng or random.Random()
@@ -233,6 +234,7 @@ class AudioShakeClient:
                 output_hosts=self.output_hosts,
                 base_host=self._base_host,
                 base_is_http=self._base_is_http,
+                base_port=self._base_port,
             )
             response = self._download_response(url)
             location = response.headers.get("Location")
@@ -381,7 +383,7 @@ class AudioShakeClient:
     def _json(self, body: bytes, response: requests.Response, method: str, path: str) -> Any:
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             excerpt = _clean_excerpt(body, self._key) or "(empty body)"
             raise BadResponse(
@@ -394,7 +396,7 @@ class AudioShakeClient:
         """The exception for an error status, with the API's message or a safe excerpt."""
         try:
             message = _api_message(json.loads(body))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             message = None
         if message is None:
             excerpt = _clean_excerpt(body, self._key)

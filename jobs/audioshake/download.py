@@ -13,19 +13,26 @@ from jobs.audioshake.types import _int
 __all__ = ["DOWNLOAD_CHUNK", "DOWNLOAD_MAX_REDIRECTS", "LOOPBACK_HOSTS"]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_PORTS = {"https": 443, "http": 80}
 DOWNLOAD_CHUNK = 1024 * 1024
 DOWNLOAD_MAX_REDIRECTS = 3
 
 
 def _check_output_url(
-    url: str, *, output_hosts: frozenset[str], base_host: str, base_is_http: bool
+    url: str,
+    *,
+    output_hosts: frozenset[str],
+    base_host: str,
+    base_is_http: bool,
+    base_port: int | None = None,
 ) -> None:
-    """Refuse (`OutputHostRefused`) a link that is not https on one of `output_hosts` (http
-    allowed only for loopback, or for the API's own host when the API is http)."""
+    """Refuse (`OutputHostRefused`) a link that is not https on one of `output_hosts` on the
+    default port (http allowed only for loopback, or for the API's own host when the API is
+    http; any port only for loopback, the API's own port for the API's host)."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        port = parts.port
     except ValueError as exc:
         raise OutputHostRefused("Output link is not a valid URL") from exc
     if parts.username is not None or parts.password is not None:
@@ -35,6 +42,10 @@ def _check_output_url(
     plain_http_ok = host in LOOPBACK_HOSTS or (host == base_host and base_is_http)
     if parts.scheme != "https" and not (parts.scheme == "http" and plain_http_ok):
         raise OutputHostRefused(f"Output link must use https, not {parts.scheme or '(none)'}")
+    default = DEFAULT_PORTS[parts.scheme]
+    allowed = {default, base_port or default} if host == base_host else {default}
+    if host not in LOOPBACK_HOSTS and (port or default) not in allowed:
+        raise OutputHostRefused(f"Output link uses port {port}, not the default {default}")
 
 
 def _write_body(response: requests.Response, fileobj: BinaryIO, max_bytes: int) -> int:

@@ -11,6 +11,7 @@ from django.core.files import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from jobs.audiofile import output_content_problem
 from jobs.audioshake import AudioShakeError, NotFound, OutputHostRefused, OutputTooLarge
 from jobs.engine.leases import Lease, LeaseLost, Outcome, fenced, record, settle
 from jobs.engine.schedule import backoff_delay
@@ -119,6 +120,9 @@ def output_download(lease: Lease, client: Client) -> Outcome:
             )
             record(lease, outcome)
             return outcome
+        problem = output_content_problem(tmp, output.format)
+        if problem:  # an error page or garbage under a signed link: never kept as audio
+            return _download_failed(lease, output, f"Not kept: {problem}.")
         tmp.seek(0)
         name = output.file.field.generate_filename(output, f"{output.name}.{output.format}")
         # storages["outputs"] at call time (the field's storage was resolved at import).

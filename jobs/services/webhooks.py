@@ -2,6 +2,9 @@
 now. The view (jobs/views/webhooks.py) checks the secret and the size; this trusts nothing in
 the body."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.utils import timezone
 
 from jobs.intent import intent_from_metadata
@@ -39,7 +42,7 @@ def webhook_receive(
             outcome = "reconciliation scheduled"
         else:
             outcome = "unknown task"
-    return WebhookDelivery.objects.create(
+    delivery = WebhookDelivery.objects.create(
         received_at=now,
         remote_task_id=remote_task_id,
         task=task,
@@ -47,3 +50,24 @@ def webhook_receive(
         outcome=outcome,
         remote_addr=remote_addr,
     )
+    webhook_deliveries_prune(now=now, limit=PRUNE_PER_DELIVERY)
+    return delivery
+
+
+# Each delivery deletes up to this many expired ones: more than it adds, so the table stays
+# within the retention however long nobody runs `manage.py prune_webhook_deliveries`.
+PRUNE_PER_DELIVERY = 100
+
+
+def webhook_deliveries_prune(*, now: datetime | None = None, limit: int | None = None) -> int:
+    """Delete deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS (0 keeps them all), oldest
+    first, at most `limit` of them (None: all). Returns how many were deleted."""
+    days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = WebhookDelivery.objects.filter(received_at__lt=cutoff).order_by("received_at", "id")
+    if limit is None:
+        return expired.delete()[0]
+    ids = list(expired.values_list("id", flat=True)[:limit])
+    return WebhookDelivery.objects.filter(id__in=ids).delete()[0] if ids else 0

@@ -47,6 +47,9 @@ def no_network(monkeypatch):
         "ftp://cdn.audioshake.ai/stem.wav",
         "file:///etc/passwd",
         "https://cdn.audioshake.ai:notaport/x",
+        "https://cdn.audioshake.ai:22/stem.wav",  # the right host on another port
+        "https://cdn.audioshake.ai:8443/stem.wav",
+        "https://api.audioshake.ai:444/stem.wav",  # the API's own host: its own port only
         "//cdn.audioshake.ai/stem.wav",
         "stem.wav",
     ],
@@ -59,6 +62,28 @@ def test_links_off_the_output_hosts_are_refused_without_connecting(link, make_cl
         client.download(link=link, fileobj=target, max_bytes=1000)
     assert no_network == []
     assert target.getvalue() == b""
+
+
+@pytest.mark.parametrize(
+    ("base", "link"),
+    [
+        (BASE, "https://cdn.audioshake.ai/stem.wav"),
+        (BASE, "https://cdn.audioshake.ai:443/stem.wav"),
+        (BASE, "https://api.audioshake.ai/files/stem.wav"),
+        ("https://api.audioshake.ai:8443", "https://api.audioshake.ai:8443/files/stem.wav"),
+    ],
+)
+def test_output_hosts_on_their_default_port_pass_the_check(base, link, make_client, monkeypatch):
+    """https on the default port (or the API's own port for the API's host) is allowed: the
+    client goes on to connect (stopped here before any socket)."""
+    client = make_client(base, output_hosts=["cdn.audioshake.ai"])
+
+    def stop(url: str) -> None:
+        raise RuntimeError(f"would connect to {url}")
+
+    monkeypatch.setattr(client, "_download_response", stop)
+    with pytest.raises(RuntimeError, match="would connect"):
+        client.download(link=link, fileobj=io.BytesIO(), max_bytes=1000)
 
 
 def test_a_redirect_to_another_host_is_refused(stub_server, make_client, no_network):

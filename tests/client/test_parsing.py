@@ -330,3 +330,22 @@ def test_input_formats_are_the_media_inputs_only():
         }
     )
     assert model.input_formats == ("wav",)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_deeply_nested_json_is_a_bad_response_or_a_plain_error(status):
+    """An answer of 100,000 nested arrays (RecursionError in json) is handled like any other
+    body that is not a task: BadResponse for a 2xx, the status's own error otherwise."""
+    import requests
+
+    from jobs.audioshake import AudioShakeClient, AudioShakeError
+
+    client = AudioShakeClient(base_url="http://127.0.0.1:9", api_key="k" * 20)
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = requests.Response()
+    response.status_code = status
+    if status == 200:
+        with pytest.raises(BadResponse):
+            client._json(body, response, "GET", "/tasks/x")
+    else:
+        assert isinstance(client._status_error(status, {}, body, "GET"), AudioShakeError)

@@ -1,5 +1,8 @@
 """The webhook receiver: a public, secret URL that only ever makes a refresh due."""
 
+import hashlib
+import hmac
+import io
 import json
 from datetime import timedelta
 
@@ -33,10 +36,31 @@ def secret(settings: object) -> str:
     return SECRET
 
 
-def post(client: Client, body: object, *, secret: str = SECRET, raw: bytes | None = None):
-    url = reverse("jobs:webhook", args=[secret])
+WAYS = ["signature", "header", "path"]
+
+
+def sign(data: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def post(
+    client: Client,
+    body: object,
+    *,
+    secret: str = SECRET,
+    raw: bytes | None = None,
+    way: str = "signature",
+):
+    """POST a delivery proving the secret one of the three ways the receiver accepts."""
     data = raw if raw is not None else json.dumps(body).encode()
-    return client.post(url, data=data, content_type="application/json")
+    url, headers = reverse("jobs:webhook"), {}
+    if way == "signature":
+        headers["X-Shakeweb-Signature"] = sign(data, secret)
+    elif way == "header":
+        headers["X-Shakeweb-Webhook-Secret"] = secret
+    else:
+        url = reverse("jobs:webhook_path_secret", args=[secret])
+    return client.post(url, data=data, content_type="application/json", headers=headers)
 
 
 @pytest.fixture
@@ -50,33 +74,74 @@ def submitted(project, member) -> Task:
 
 
 @pytest.mark.django_db
-def test_webhook_is_404_until_a_secret_is_configured(client: Client, settings) -> None:
-    """No secret configured: the route does not exist, whatever is in the path."""
+@pytest.mark.parametrize("way", WAYS)
+def test_webhook_is_404_until_a_secret_is_configured(client: Client, settings, way) -> None:
+    """No secret configured: the route does not exist, whatever the request carries."""
     settings.AUDIOSHAKE_WEBHOOK_SECRET = ""
-    assert post(client, {"id": "cx"}, secret="anything").status_code == 404
+    assert post(client, {"id": "cx"}, secret="anything", way=way).status_code == 404
+    assert post(client, {"id": "cx"}, secret="", way="header").status_code == 404
     assert not WebhookDelivery.objects.exists()
 
 
 @pytest.mark.django_db
-def test_webhook_is_404_for_a_wrong_secret(client: Client, secret: str) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_webhook_is_404_for_a_wrong_secret(client: Client, secret: str, way) -> None:
     """A wrong (or nearly right) secret is a 404, and nothing is recorded."""
-    assert post(client, {"id": "cx"}, secret=secret[:-1] + "X").status_code == 404
-    assert post(client, {"id": "cx"}, secret=secret + "0").status_code == 404
+    assert post(client, {"id": "cx"}, secret=secret[:-1] + "X", way=way).status_code == 404
+    assert post(client, {"id": "cx"}, secret=secret + "0", way=way).status_code == 404
     assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_webhook_without_any_proof_or_with_a_signature_of_another_body_is_404(
+    client: Client, secret: str
+) -> None:
+    """No header at all, or a right-key signature over a different body, is a 404."""
+    data = json.dumps({"id": "cx"}).encode()
+    url = reverse("jobs:webhook")
+    assert client.post(url, data=data, content_type="application/json").status_code == 404
+    forged = {"X-Shakeweb-Signature": sign(b'{"id": "cother"}')}
+    response = client.post(url, data=data, content_type="application/json", headers=forged)
+    assert response.status_code == 404
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("way", WAYS)
+def test_webhook_accepts_each_proof_of_the_secret(
+    client: Client, secret: str, submitted: Task, way
+) -> None:
+    """The signature, the secret header and (for AudioShake's dashboard) the path all work."""
+    assert post(client, {"id": submitted.remote_id}, way=way).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_secret_in_the_path_can_be_turned_off(
+    client: Client, secret: str, submitted: Task, settings
+) -> None:
+    """AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH=0 (a gateway adds the header): the old URL is a 404."""
+    settings.AUDIOSHAKE_WEBHOOK_SECRET_IN_PATH = False
+    assert post(client, {"id": submitted.remote_id}, way="path").status_code == 404
+    assert post(client, {"id": submitted.remote_id}, way="header").status_code == 200
 
 
 @pytest.mark.django_db
 def test_webhook_accepts_only_post(client: Client, secret: str) -> None:
     """GET is refused with 405."""
-    assert client.get(reverse("jobs:webhook", args=[secret])).status_code == 405
+    assert client.get(reverse("jobs:webhook")).status_code == 405
+    assert client.get(reverse("jobs:webhook_path_secret", args=[secret])).status_code == 405
 
 
 @pytest.mark.django_db
 def test_webhook_refuses_an_oversized_body(client: Client, secret: str, settings) -> None:
     """Bodies over WEBHOOK_MAX_BYTES get 413 without being parsed or stored."""
     settings.WEBHOOK_MAX_BYTES = 100
-    response = post(client, {"id": "cx", "padding": "x" * 200})
-    assert response.status_code == 413
+    for way in ("header", "path"):
+        response = post(client, {"id": "cx", "padding": "x" * 200}, way=way)
+        assert response.status_code == 413
+    # A signature over a body too big to read proves nothing: no such route.
+    response = post(client, {"id": "cx", "padding": "x" * 200}, way="signature")
+    assert response.status_code == 404
     assert not WebhookDelivery.objects.exists()
 
 
@@ -90,6 +155,8 @@ def test_webhook_refuses_an_oversized_body(client: Client, secret: str, settings
         (b'{"targets": []}', "valid id"),
         (b'{"id": "../../etc"}', "valid id"),
         (b'{"id": 42}', "valid id"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"id": "cx", "a": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001, "nested too deeply"),
     ],
 )
 def test_webhook_refuses_invalid_bodies_with_a_reason(
@@ -205,11 +272,7 @@ def test_forged_webhook_changes_nothing_the_api_does_not_confirm(
             }
         ],
     }
-    response = Client().post(
-        reverse("jobs:webhook", args=[secret]),
-        data=json.dumps(forged),
-        content_type="application/json",
-    )
+    response = post(Client(), forged)
     assert response.status_code == 200
     cycle()  # the refresh the webhook made due: GET /tasks/{id}
     target.refresh_from_db()
@@ -239,3 +302,47 @@ def test_sandbox_webhook_brings_the_refresh_forward(sandbox, project, member, se
     task.refresh_from_db()
     assert task.completed_at is not None
     assert Target.objects.get(task=task).status == TargetStatus.COMPLETED
+
+
+def _delivery(days_ago: float) -> WebhookDelivery:
+    return WebhookDelivery.objects.create(
+        received_at=timezone.now() - timedelta(days=days_ago),
+        remote_task_id="cold",
+        body="x" * 1000,
+        outcome="unknown task",
+    )
+
+
+@pytest.mark.django_db
+def test_old_deliveries_are_pruned_by_new_ones(client: Client, secret: str, settings) -> None:
+    """Past WEBHOOK_DELIVERY_RETENTION_DAYS a delivery is deleted when a new one arrives (a
+    bounded batch, oldest first); younger ones and the new one stay."""
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 14
+    old = [_delivery(15 + n) for n in range(3)]
+    young = _delivery(13)
+    assert post(client, {"id": "cnewdelivery"}).status_code == 202
+    remaining = set(WebhookDelivery.objects.values_list("remote_task_id", "id"))
+    assert ("cold", young.pk) in remaining
+    assert not {("cold", d.pk) for d in old} & remaining
+    assert WebhookDelivery.objects.filter(remote_task_id="cnewdelivery").exists()
+
+
+@pytest.mark.django_db
+def test_prune_command_deletes_every_expired_delivery(settings) -> None:
+    """`manage.py prune_webhook_deliveries` deletes all expired deliveries at once, and keeps
+    everything when the retention is 0."""
+    from django.core.management import call_command
+
+    from jobs.services.webhooks import PRUNE_PER_DELIVERY
+
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 0
+    for _ in range(PRUNE_PER_DELIVERY + 5):
+        _delivery(30)
+    young = _delivery(1)
+    call_command("prune_webhook_deliveries", stdout=io.StringIO())
+    assert WebhookDelivery.objects.count() == PRUNE_PER_DELIVERY + 6
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 7
+    out = io.StringIO()
+    call_command("prune_webhook_deliveries", stdout=out)
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [young.pk]
+    assert f"Deleted {PRUNE_PER_DELIVERY + 5} webhook deliveries" in out.getvalue()

@@ -305,6 +305,17 @@ def test_transcript_viewer_explains_bad_json(member_client, task_factory):
     assert "not valid JSON" in response.content.decode()
 
 
+def test_transcript_viewer_explains_deeply_nested_json(member_client, task_factory):
+    """A transcript of 100,000 nested arrays (RecursionError in json) gives a message."""
+    task = task_factory(models=("transcription",), status="completed", mirrored=True)
+    output = Output.objects.get(target__task=task)
+    output.format = "json"
+    output.file.save("t.json", ContentFile(b'{"lines": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
+    response = member_client.get(reverse("jobs:output_transcript", args=[output.pk]))
+    assert response.status_code == 200
+    assert "nested too deeply" in response.content.decode()
+
+
 def test_compare_offered_only_when_another_run_exists(member_client, task_factory):
     """ "Compare" appears on a stem only once another task on the source kept the same stem."""
     first = task_factory(status="completed", mirrored=True)

@@ -42,6 +42,12 @@ def test_index_never_shows_the_webhook_secret(client, viewer, settings):
     settings.AUDIOSHAKE_WEBHOOK_SECRET = "very-secret-path-part"
     client.force_login(viewer)
     html = client.get("/sandbox/").content.decode()
+    assert "/webhooks/audioshake/" in html
+    assert "very-secret-path-part" not in html
+    settings.SANDBOX_WEBHOOK_URL = (
+        "http://127.0.0.1:8000/webhooks/audioshake/very-secret-path-part/"
+    )
+    html = client.get("/sandbox/").content.decode()
     assert "/webhooks/audioshake/&lt;secret&gt;/" in html
     assert "very-secret-path-part" not in html
 

@@ -151,16 +151,20 @@ def test_no_url_no_webhook(create_task, task_body, settings):
 
 
 def test_webhook_url_precedence_and_redaction(settings):
-    """Control API URL, then SANDBOX_WEBHOOK_URL, then the dashboard's own receiver built from
-    the webhook secret, which is never shown."""
+    """Control API URL, then SANDBOX_WEBHOOK_URL, then the dashboard's own receiver (when a
+    webhook secret is set), whose URL never holds the secret; a URL that does is masked."""
     from sandbox.faults import fault_config
 
     settings.SITE_URL = "http://127.0.0.1:8000"
     settings.AUDIOSHAKE_WEBHOOK_SECRET = "s3cr3t-value"
     settings.SANDBOX_WEBHOOK_URL = ""
     config = fault_config()
-    assert webhook_url(config) == "http://127.0.0.1:8000/webhooks/audioshake/s3cr3t-value/"
-    assert redact(webhook_url(config)) == "http://127.0.0.1:8000/webhooks/audioshake/<secret>/"
+    assert webhook_url(config) == "http://127.0.0.1:8000/webhooks/audioshake/"
+    assert "s3cr3t-value" not in webhook_url(config)
+    assert (
+        redact("http://h/webhooks/audioshake/s3cr3t-value/")
+        == "http://h/webhooks/audioshake/<secret>/"
+    )
     settings.SANDBOX_WEBHOOK_URL = "http://hooks.test/a"
     assert webhook_url(config) == "http://hooks.test/a"
     config = faults_update(changes={"webhook_url": "http://hooks.test/b"})

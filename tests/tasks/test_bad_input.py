@@ -112,6 +112,14 @@ def _plain_http_transcript(ctx: dict[str, Any]) -> dict[str, Any]:
     return form_body(asset=ctx["asset"], project=ctx["project"], targets=targets)
 
 
+def _transcript_at(url: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def build(ctx: dict[str, Any]) -> dict[str, Any]:
+        targets = [{"model": "alignment", "formats": ["json"], "transcript_url": url}]
+        return form_body(asset=ctx["asset"], project=ctx["project"], targets=targets)
+
+    return build
+
+
 def _no_project(ctx: dict[str, Any]) -> dict[str, Any]:
     return form_body(asset=ctx["asset"])
 
@@ -149,6 +157,32 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str]] = [
     ("gated model", _gated, "Access to Music removal must be requested from AudioShake"),
     ("unknown model", _unknown_model, "“kazoo” is not a model in the catalogue."),
     ("http transcript", _plain_http_transcript, "AudioShake fetches transcripts over HTTPS only."),
+    # The source-URL rules (public HTTPS only) apply to transcripts too.
+    (
+        "loopback transcript",
+        _transcript_at("https://127.0.0.1:8443/l.txt"),
+        "“127.0.0.1” is not a public address",
+    ),
+    (
+        "private transcript",
+        _transcript_at("https://10.1.2.3/l.json"),
+        "“10.1.2.3” is not a public address",
+    ),
+    (
+        "localhost transcript",
+        _transcript_at("https://localhost/l.txt"),
+        "“localhost” is not a public address",
+    ),
+    (
+        "numeric-host transcript",
+        _transcript_at("https://2130706433/l.txt"),  # 127.0.0.1; URLField refuses it first
+        "Enter a valid URL.",
+    ),
+    (
+        "credentials in transcript",
+        _transcript_at("https://user:pw@cdn.example.com/l.txt"),
+        "must not contain a user name or password",
+    ),
     ("no project", _no_project, "Choose the project this task is billed to."),
 ]
 
