@@ -211,11 +211,13 @@ class Poller:
         circuit = self._circuit()
         if circuit == "open":
             return 0
-        limit = 1 if circuit == "probe" else self.batch
-        leases = claim(owner=self.name, limit=limit, lease_seconds=self.lease_seconds)
+        # The probe is a free, idempotent GET, never a work item: a probe that fails must not
+        # spend a submission (a POST /tasks answered 503 has an unknown outcome) or an upload.
+        # Its success closes the circuit (TrackedClient), and this cycle goes on normally.
+        if circuit == "probe" and not self._probe():
+            return 0
+        leases = claim(owner=self.name, limit=self.batch, lease_seconds=self.lease_seconds)
         if not leases:
-            if circuit == "probe":  # we hold the probe but there is no work: a cheap call
-                self._probe()
             return 0
         self.keeper.hold(leases)
         try:
@@ -229,7 +231,6 @@ class Poller:
             self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
             return 0
         client.failed = False
-        calls_before = client.calls
         handled = 0
         for index, lease in enumerate(leases):
             # Stop early when asked to, or when AudioShake just failed us: the rest of the batch
@@ -242,17 +243,18 @@ class Poller:
             self.run_item(lease)
             handled += 1
             self.beat()
-        if circuit == "probe" and client.calls == calls_before:
-            # The probe item needed no call (or never ran): let the next cycle probe again.
-            ApiHealth.objects.filter(pk=1).update(paused_until=timezone.now())
         return handled
 
-    def _probe(self) -> None:
+    def _probe(self) -> bool:
+        """The half-open circuit's one call: `GET /tasks?take=1` (free, changes nothing).
+        True when AudioShake answered (the circuit is closed again)."""
         try:
             self.client().list_tasks(skip=0, take=1)
-            self.emit(_logfmt(poller=self.name, event="probe", state="ok"))
-        except AudioShakeError as exc:
+        except AudioShakeError as exc:  # the client counted it: the pause grows
             self.emit(_logfmt(poller=self.name, event="probe", state="failed", error=str(exc)))
+            return False
+        self.emit(_logfmt(poller=self.name, event="probe", state="ok"))
+        return True
 
     def run_item(self, lease: Lease) -> Outcome | None:
         """Run one claimed item through its handler and record what became of it."""
