@@ -2,6 +2,7 @@
 registry names for its kind, record the outcome; heartbeats, the lease keeper, a clean stop.
 `manage.py poll_tasks` runs `Poller.run()`; tests use `run_once()`."""
 
+import contextlib
 import logging
 import os
 import re
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection
+from django.db import Error as DBError
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from jobs.audioshake import AudioShakeError, AuthenticationError
@@ -50,10 +52,23 @@ def _logfmt(**fields: object) -> str:
     return " ".join(parts)
 
 
+def _drop_connection() -> None:
+    """Close this thread's database connection after an error (the server restarted, the
+    backend was terminated, the network dropped): the next query opens a new one."""
+    with contextlib.suppress(DBError):  # closing a dead connection can fail; it is gone anyway
+        connection.close()
+
+
 class LeaseKeeper(threading.Thread):
     """Renews the leases this poller holds every third of the lease time, so a long upload or
     download (or a long batch) never loses its item while the process is alive. A killed
-    process stops renewing and its leases expire."""
+    process stops renewing and its leases expire.
+
+    It has its own connection (a thread's), which it never lets stay broken: after a database
+    error it closes it, renews again at once on a new one, and while the database is away
+    retries every `RETRY_SECONDS` instead of waiting a third of the lease."""
+
+    RETRY_SECONDS = 1.0
 
     def __init__(self, lease_seconds: float) -> None:
         super().__init__(name="lease-keeper", daemon=True)
@@ -77,19 +92,34 @@ class LeaseKeeper(threading.Thread):
     def stop(self) -> None:
         self._stop.set()
 
+    def renew_all(self) -> bool:
+        """Renew every held lease; leases that are no longer ours are dropped. False when the
+        database failed us twice (on the old connection, then on a fresh one)."""
+        for attempt in (1, 2):
+            try:
+                for lease in self.held():
+                    if not lease_renew(lease, seconds=self.lease_seconds):
+                        self.drop(lease)
+            except DBError as exc:
+                log.warning(
+                    "poller lease keeper: database error (%s), reconnecting (try %d)",
+                    exc,
+                    attempt,
+                )
+                _drop_connection()
+                continue
+            return True
+        return False
+
     def run(self) -> None:
         try:
-            while not self._stop.wait(self.lease_seconds / 3):
-                for lease in self.held():
-                    try:
-                        if not lease_renew(lease, seconds=self.lease_seconds):
-                            self.drop(lease)
-                    except OperationalError as exc:
-                        log.warning(
-                            "poller could not renew lease of item %s: %s", lease.item_id, exc
-                        )
+            wait = self.lease_seconds / 3
+            while not self._stop.wait(wait):
+                close_old_connections()
+                ok = self.renew_all()
+                wait = self.lease_seconds / 3 if ok else min(self.RETRY_SECONDS, wait)
         finally:
-            connection.close()
+            _drop_connection()
 
 
 @dataclass
