@@ -148,7 +148,20 @@ class Poller:
 
     def start(self, *, periodic: bool = True) -> None:
         """Heartbeat row, the apps' start-up jobs (the recurring items: `registry`), the lease
-        keeper."""
+        keeper. A database that is not there yet is waited for (`_database_lost`), not a
+        reason to exit: under honcho one exit stops every process."""
+        failures = 0
+        while True:
+            try:
+                self._start(periodic=periodic)
+                return
+            except DBError as exc:
+                failures += 1
+                self._database_lost(exc, failures)
+                if self.stop.is_set():
+                    raise
+
+    def _start(self, *, periodic: bool) -> None:
         now = timezone.now()
         PollerHeartbeat.objects.update_or_create(
             name=self.name,
@@ -169,25 +182,69 @@ class Poller:
         self.emit(_logfmt(poller=self.name, event="started", pid=os.getpid(), batch=self.batch))
 
     def finish(self) -> None:
-        """Release what we hold, stop the keeper, mark the heartbeat stopped."""
+        """Release what we hold, stop the keeper, mark the heartbeat stopped. Without a
+        database the leases expire by themselves and the heartbeat goes stale: still a clean
+        exit."""
         self.keeper.stop()
         held = self.keeper.held()
-        if held:
-            lease_release(held)
-        PollerHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now(), current="")
-        self.emit(_logfmt(poller=self.name, event="stopped", released=len(held)))
+        released = 0
+        try:
+            if held:
+                released = lease_release(held)
+            PollerHeartbeat.objects.filter(name=self.name).update(
+                stopped_at=timezone.now(), current=""
+            )
+        except DBError as exc:
+            self.emit(_logfmt(poller=self.name, event="db-error", during="stop", error=str(exc)))
+            _drop_connection()
+        self.emit(_logfmt(poller=self.name, event="stopped", released=released))
 
     def run(self, *, once: bool = False) -> None:
+        """Cycle until `stop`. A database error out of a cycle (the heartbeat, a claim, a
+        connection dropped between cycles) is logged, the connection closed, the batch's
+        leases given back, and the loop goes on after a backoff: a poller never exits because
+        the database went away for a while."""
         self.start()
+        failures = 0
         try:
             while not self.stop.is_set():
-                handled = self.cycle()
+                try:
+                    handled = self.cycle()
+                except DBError as exc:
+                    failures += 1
+                    self._database_lost(exc, failures)
+                    continue
+                failures = 0
                 if once:
                     break
                 if not handled:
                     self.stop.wait(self.idle_sleep)
         finally:
             self.finish()
+
+    def _database_lost(self, exc: BaseException, failures: int) -> None:
+        """Log, close the connection (the next query opens a new one), give back what the
+        interrupted cycle held (or let it expire), and wait: full-jitter backoff, at least the
+        idle sleep."""
+        delay = max(self.idle_sleep, backoff_delay(failures))
+        log.warning("poller %s: database error (%s); retrying in %.1f s", self.name, exc, delay)
+        self.emit(
+            _logfmt(
+                poller=self.name,
+                event="db-error",
+                failures=failures,
+                next_in_s=round(delay, 1),
+                error=str(exc).replace("\n", " ")[:300],
+            )
+        )
+        _drop_connection()
+        held = self.keeper.held()
+        if held:
+            with contextlib.suppress(DBError):  # still down: the leases expire by themselves
+                lease_release(held)
+            for lease in held:
+                self.keeper.drop(lease)
+        self.stop.wait(delay)
 
     # One cycle -------------------------------------------------------------------------------
 
