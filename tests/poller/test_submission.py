@@ -297,3 +297,72 @@ def test_later_listing_with_the_marker_revives_a_given_up_task(
     WorkItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
     cycle()
     assert_revived_and_completed(sandbox, task)
+
+
+def status_fragment(client, task: Task, token: str = "") -> tuple[int, str, str]:
+    import html
+    import json
+    import re
+
+    from django.urls import reverse
+
+    response = client.get(
+        reverse("jobs:task_detail", args=[task.pk]),
+        {"v": token} if token else {},
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    match = re.search(r"""hx-vals='([^']*)'""", body)
+    return response.status_code, body, json.loads(html.unescape(match[1]))["v"] if match else ""
+
+
+def shift_back(seconds: float, *, beat: str = "", item: WorkItem | None = None) -> None:
+    """As if `seconds` had passed for the victim: its last heartbeat and its lease's end."""
+    from jobs.models import PollerHeartbeat
+
+    if beat:
+        PollerHeartbeat.objects.filter(name=beat).update(
+            last_seen_at=timezone.now() - timedelta(seconds=seconds)
+        )
+    if item is not None:
+        lease_end = WorkItem.objects.get(pk=item.pk).lease_expires_at
+        WorkItem.objects.filter(pk=item.pk).update(
+            lease_expires_at=lease_end - timedelta(seconds=seconds)
+        )
+
+
+@SANDBOX_DB
+def test_task_page_explains_a_submission_held_by_a_killed_poller(
+    sandbox, project, member, pollers, client
+) -> None:
+    """A poller SIGKILLed while submitting holds the lease for its full length: the status
+    fragment says that poller stopped, when the task will be retried, and that nothing is sent
+    twice; not while the poller is merely slow (its lease keeper still renews)."""
+    client.force_login(member)
+    asset = uploaded_asset(sandbox, project, member)
+    task = make_task(project=project, user=member, asset=asset)
+    victim = pollers("--name", "victim", SHAKEWEB_POLLER_HOOK="before_create:60")
+    victim.wait_for(lambda line: "poller-hook before_create" in line)
+    item = WorkItem.objects.get(kind=WorkItem.Kind.TASK_SUBMIT)
+    status, body, token = status_fragment(client, task)
+    assert status == 200
+    assert "Submitting to AudioShake" in body
+    assert "stopped" not in body
+
+    # Slow, not dead: a stale heartbeat alone (a long request) is not a stopped poller.
+    shift_back(60, beat="victim")
+    status, body, token = status_fragment(client, task, token)
+    assert "submission-stalled" not in body
+
+    victim.kill()
+    assert sandbox.count("POST /tasks") == 0
+    shift_back(60, beat="victim", item=item)  # a minute later: no renewal, no heartbeat
+    status, body, new_token = status_fragment(client, task, token)
+    assert status == 200  # not 204: what the fragment shows changed
+    assert new_token != token
+    retry_at = WorkItem.objects.get(pk=item.pk).lease_expires_at
+    assert 'id="submission-stalled"' in body
+    assert "The poller handling this (victim) stopped" in body
+    assert f"retried at {retry_at:%H:%M} UTC" in body
+    assert "nothing is sent twice" in body
+    assert status_fragment(client, task, new_token)[0] == 204  # and then quiet again
