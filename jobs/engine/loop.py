@@ -336,7 +336,13 @@ class Poller:
         """The half-open circuit's one call: `GET /tasks?take=1` (free, changes nothing).
         True when AudioShake answered (the circuit is closed again)."""
         try:
-            self.client().list_tasks(skip=0, take=1)
+            client = self.client()
+        except AudioShakeError as exc:  # no key configured: counted like an outage, says why
+            health_failure(exc)
+            self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
+            return False
+        try:
+            client.list_tasks(skip=0, take=1)
         except AudioShakeError as exc:  # the client counted it: the pause grows
             self.emit(_logfmt(poller=self.name, event="probe", state="failed", error=str(exc)))
             return False
