@@ -366,3 +366,56 @@ def test_task_page_explains_a_submission_held_by_a_killed_poller(
     assert f"retried at {retry_at:%H:%M} UTC" in body
     assert "nothing is sent twice" in body
     assert status_fragment(client, task, new_token)[0] == 204  # and then quiet again
+
+
+@SANDBOX_DB
+def test_another_tasks_listing_showing_the_marker_revives_a_given_up_task(
+    sandbox, project, member
+) -> None:
+    """Task A was given up ("not found so far", its next look an hour away); AudioShake has it
+    after all. Task B's reconciliation lists AudioShake's tasks and sees A's marker: A's look
+    becomes due at once, and A is adopted on the next cycle, under its own lease."""
+    import requests
+
+    from jobs.intent import metadata_with_intent
+    from jobs.progress import task_changed
+
+    asset = uploaded_asset(sandbox, project, member)
+    given_up = make_task(project=project, user=member, asset=asset)
+    Task.objects.filter(pk=given_up.pk).update(
+        submission_state=SubmissionState.FAILED,
+        submission_error="AudioShake never confirmed this task, and it was not found so far.",
+        submit_started_at=timezone.now() - timedelta(minutes=5),
+    )
+    Target.objects.filter(task=given_up).update(status=TargetStatus.CANCELLED)
+    task_changed([given_up.pk])
+    WorkItem.objects.filter(task=given_up).update(
+        state=WorkItem.State.UNKNOWN, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+    created = requests.post(
+        f"{sandbox.base}/tasks",
+        json={
+            "assetId": asset.remote_id,
+            "targets": [{"model": "vocals", "formats": ["wav"]}],
+            "metadata": metadata_with_intent("", given_up.form_token),
+        },
+        headers=sandbox.headers,
+        timeout=30,
+    ).json()
+    other = make_task(project=project, user=member, asset=asset)
+    Task.objects.filter(pk=other.pk).update(
+        submission_state=SubmissionState.UNKNOWN, submit_started_at=timezone.now()
+    )
+    WorkItem.objects.filter(task=other).update(state=WorkItem.State.UNKNOWN)
+
+    cycle()  # B's reconciliation: not found, but A's marker is in the listing
+    item = WorkItem.objects.get(task=given_up, kind=WorkItem.Kind.TASK_SUBMIT)
+    assert item.state == WorkItem.State.UNKNOWN
+    assert item.next_attempt_at <= timezone.now()
+    cycle()
+    given_up.refresh_from_db()
+    assert given_up.submission_state == SubmissionState.SUBMITTED
+    assert given_up.remote_id == created["id"]
+    assert given_up.state == "processing"
+    assert set(given_up.targets.values_list("status", flat=True)) == {TargetStatus.PROCESSING}
+    assert sandbox.count("POST /tasks") == 1  # ours above; the poller sent none
