@@ -8,6 +8,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -127,7 +128,8 @@ def test_submit_watch_play_and_download(
         "response",
         lambda r: (
             polls.append(r.status)
-            if r.url.endswith(task.get_absolute_url()) and r.request.headers.get("hx-request")
+            if urlsplit(r.url).path == task.get_absolute_url()
+            and r.request.headers.get("hx-request")
             else None
         ),
     )
