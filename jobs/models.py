@@ -173,6 +173,16 @@ class TaskQuerySet(models.QuerySet):
             submission_state__in=[SubmissionState.REJECTED, SubmissionState.FAILED]
         ).filter(completed_at__isnull=True)
 
+    def awaiting_remote(self) -> "TaskQuerySet":
+        """Tasks AudioShake may have although we hold no remote id: the answer to `POST /tasks`
+        was lost (submitting / unknown), or reconciliation gave up ("not found so far") after
+        sending, and a slow create can still arrive. A webhook or a listing carrying one of
+        their intent markers makes their reconciliation look again (and adopt it)."""
+        return self.filter(remote_id__isnull=True).filter(
+            models.Q(submission_state__in=[SubmissionState.SUBMITTING, SubmissionState.UNKNOWN])
+            | models.Q(submission_state=SubmissionState.FAILED, submit_started_at__isnull=False)
+        )
+
 
 class Task(models.Model):
     """One submitted form: a source plus 1..20 targets. Created once per `form_token`."""

@@ -73,3 +73,20 @@ def enqueue(
                 ]
             )
         return item
+
+
+def submission_recheck(*, task: Task, at: datetime | None = None) -> int:
+    """Make a task's `task_submit` item look for the task at AudioShake again, by `at`
+    (default now): its webhook or another task's listing carried this form's intent marker
+    after reconciliation had given up. It is armed as `unknown`, which only ever *lists*: the
+    submit handler sends `POST /tasks` for a queued task only, and a task that was sent is never
+    queued again. A leased item is left to its poller. Returns the rows changed (0 or 1)."""
+    due = at or timezone.now()
+    items = WorkItem.objects.filter(key=f"task_submit:{task.pk}")
+    waiting = (WorkItem.State.READY, WorkItem.State.UNKNOWN)
+    moved = items.filter(state__in=waiting, next_attempt_at__gt=due).update(
+        next_attempt_at=due, updated_at=timezone.now()
+    )
+    return moved + items.filter(state__in=[WorkItem.State.DONE, WorkItem.State.FAILED]).update(
+        state=WorkItem.State.UNKNOWN, next_attempt_at=due, finished_at=None, updated_at=due
+    )

@@ -11,9 +11,24 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
-from jobs.models import ApiHealth, Asset, PollerHeartbeat, Target, TargetStatus, Task, WorkItem
+from jobs.models import (
+    ApiHealth,
+    Asset,
+    PollerHeartbeat,
+    SubmissionState,
+    Target,
+    TargetStatus,
+    Task,
+    WorkItem,
+)
 
 POLLER_STALE_AFTER = timedelta(seconds=30)  # the same threshold as the page banner
+OPEN_SUBMISSION_STATES = (
+    SubmissionState.QUEUED,
+    SubmissionState.WAITING_SOURCE,
+    SubmissionState.SUBMITTING,
+    SubmissionState.UNKNOWN,
+)
 LATE_FACTOR = 3  # a target is late after max(POLLER_LATE_MIN_SECONDS, 3 x the source length)
 
 
@@ -86,6 +101,50 @@ def late_target_ids(targets: Iterable[Target], *, now: datetime | None = None) -
     """The late ones among `targets` (their `task` should be select_related)."""
     now = now or timezone.now()
     return {t.pk for t in targets if is_target_late(t.task, t, now)}
+
+
+# A live poller's lease keeper renews every third of the lease, so a lease always has at least
+# two thirds of it left; less than that (minus this margin) means a renewal was missed.
+RENEWAL_MARGIN = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class StalledSubmission:
+    """A task's submission leased by a poller that stopped (killed, frozen, lost its host):
+    nobody else may touch it until the lease ends, then another poller takes over."""
+
+    owner: str
+    retry_at: datetime  # when the lease ends and another poller may take the item over
+
+
+def stalled_submission(task: Task, *, now: datetime | None = None) -> StalledSubmission | None:
+    """Whether the task's `task_submit` item is leased by a poller that stopped: its heartbeat
+    stopped (or went stale, or is gone) *and* its lease missed a renewal (a poller busy in a
+    slow request still renews). Two small queries, only for a task not submitted yet."""
+    if task.remote_id or task.submission_state not in OPEN_SUBMISSION_STATES:
+        return None
+    now = now or timezone.now()
+    lease = (
+        WorkItem.objects.filter(
+            task_id=task.pk, kind=WorkItem.Kind.TASK_SUBMIT, state=WorkItem.State.LEASED
+        )
+        .values("lease_owner", "lease_expires_at")
+        .first()
+    )
+    if not lease or lease["lease_expires_at"] is None:
+        return None
+    renewed_by = now + timedelta(seconds=settings.POLLER_LEASE_SECONDS * 2 / 3) - RENEWAL_MARGIN
+    if lease["lease_expires_at"] >= renewed_by:
+        return None  # renewed within the last third: its poller is alive
+    beat = (
+        PollerHeartbeat.objects.filter(name=lease["lease_owner"])
+        .values("last_seen_at", "stopped_at")
+        .first()
+    )
+    alive = beat and beat["stopped_at"] is None and now - beat["last_seen_at"] <= POLLER_STALE_AFTER
+    if alive:
+        return None
+    return StalledSubmission(owner=lease["lease_owner"], retry_at=lease["lease_expires_at"])
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 registry names for its kind, record the outcome; heartbeats, the lease keeper, a clean stop.
 `manage.py poll_tasks` runs `Poller.run()`; tests use `run_once()`."""
 
+import contextlib
 import logging
 import os
 import re
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection
+from django.db import Error as DBError
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from jobs.audioshake import AudioShakeError, AuthenticationError
@@ -50,10 +52,23 @@ def _logfmt(**fields: object) -> str:
     return " ".join(parts)
 
 
+def _drop_connection() -> None:
+    """Close this thread's database connection after an error (the server restarted, the
+    backend was terminated, the network dropped): the next query opens a new one."""
+    with contextlib.suppress(DBError):  # closing a dead connection can fail; it is gone anyway
+        connection.close()
+
+
 class LeaseKeeper(threading.Thread):
     """Renews the leases this poller holds every third of the lease time, so a long upload or
     download (or a long batch) never loses its item while the process is alive. A killed
-    process stops renewing and its leases expire."""
+    process stops renewing and its leases expire.
+
+    It has its own connection (a thread's), which it never lets stay broken: after a database
+    error it closes it, renews again at once on a new one, and while the database is away
+    retries every `RETRY_SECONDS` instead of waiting a third of the lease."""
+
+    RETRY_SECONDS = 1.0
 
     def __init__(self, lease_seconds: float) -> None:
         super().__init__(name="lease-keeper", daemon=True)
@@ -77,19 +92,34 @@ class LeaseKeeper(threading.Thread):
     def stop(self) -> None:
         self._stop.set()
 
+    def renew_all(self) -> bool:
+        """Renew every held lease; leases that are no longer ours are dropped. False when the
+        database failed us twice (on the old connection, then on a fresh one)."""
+        for attempt in (1, 2):
+            try:
+                for lease in self.held():
+                    if not lease_renew(lease, seconds=self.lease_seconds):
+                        self.drop(lease)
+            except DBError as exc:
+                log.warning(
+                    "poller lease keeper: database error (%s), reconnecting (try %d)",
+                    exc,
+                    attempt,
+                )
+                _drop_connection()
+                continue
+            return True
+        return False
+
     def run(self) -> None:
         try:
-            while not self._stop.wait(self.lease_seconds / 3):
-                for lease in self.held():
-                    try:
-                        if not lease_renew(lease, seconds=self.lease_seconds):
-                            self.drop(lease)
-                    except OperationalError as exc:
-                        log.warning(
-                            "poller could not renew lease of item %s: %s", lease.item_id, exc
-                        )
+            wait = self.lease_seconds / 3
+            while not self._stop.wait(wait):
+                close_old_connections()
+                ok = self.renew_all()
+                wait = self.lease_seconds / 3 if ok else min(self.RETRY_SECONDS, wait)
         finally:
-            connection.close()
+            _drop_connection()
 
 
 @dataclass
@@ -118,7 +148,20 @@ class Poller:
 
     def start(self, *, periodic: bool = True) -> None:
         """Heartbeat row, the apps' start-up jobs (the recurring items: `registry`), the lease
-        keeper."""
+        keeper. A database that is not there yet is waited for (`_database_lost`), not a
+        reason to exit: under honcho one exit stops every process."""
+        failures = 0
+        while True:
+            try:
+                self._start(periodic=periodic)
+                return
+            except DBError as exc:
+                failures += 1
+                self._database_lost(exc, failures)
+                if self.stop.is_set():
+                    raise
+
+    def _start(self, *, periodic: bool) -> None:
         now = timezone.now()
         PollerHeartbeat.objects.update_or_create(
             name=self.name,
@@ -139,25 +182,69 @@ class Poller:
         self.emit(_logfmt(poller=self.name, event="started", pid=os.getpid(), batch=self.batch))
 
     def finish(self) -> None:
-        """Release what we hold, stop the keeper, mark the heartbeat stopped."""
+        """Release what we hold, stop the keeper, mark the heartbeat stopped. Without a
+        database the leases expire by themselves and the heartbeat goes stale: still a clean
+        exit."""
         self.keeper.stop()
         held = self.keeper.held()
-        if held:
-            lease_release(held)
-        PollerHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now(), current="")
-        self.emit(_logfmt(poller=self.name, event="stopped", released=len(held)))
+        released = 0
+        try:
+            if held:
+                released = lease_release(held)
+            PollerHeartbeat.objects.filter(name=self.name).update(
+                stopped_at=timezone.now(), current=""
+            )
+        except DBError as exc:
+            self.emit(_logfmt(poller=self.name, event="db-error", during="stop", error=str(exc)))
+            _drop_connection()
+        self.emit(_logfmt(poller=self.name, event="stopped", released=released))
 
     def run(self, *, once: bool = False) -> None:
+        """Cycle until `stop`. A database error out of a cycle (the heartbeat, a claim, a
+        connection dropped between cycles) is logged, the connection closed, the batch's
+        leases given back, and the loop goes on after a backoff: a poller never exits because
+        the database went away for a while."""
         self.start()
+        failures = 0
         try:
             while not self.stop.is_set():
-                handled = self.cycle()
+                try:
+                    handled = self.cycle()
+                except DBError as exc:
+                    failures += 1
+                    self._database_lost(exc, failures)
+                    continue
+                failures = 0
                 if once:
                     break
                 if not handled:
                     self.stop.wait(self.idle_sleep)
         finally:
             self.finish()
+
+    def _database_lost(self, exc: BaseException, failures: int) -> None:
+        """Log, close the connection (the next query opens a new one), give back what the
+        interrupted cycle held (or let it expire), and wait: full-jitter backoff, at least the
+        idle sleep."""
+        delay = max(self.idle_sleep, backoff_delay(failures))
+        log.warning("poller %s: database error (%s); retrying in %.1f s", self.name, exc, delay)
+        self.emit(
+            _logfmt(
+                poller=self.name,
+                event="db-error",
+                failures=failures,
+                next_in_s=round(delay, 1),
+                error=str(exc).replace("\n", " ")[:300],
+            )
+        )
+        _drop_connection()
+        held = self.keeper.held()
+        if held:
+            with contextlib.suppress(DBError):  # still down: the leases expire by themselves
+                lease_release(held)
+            for lease in held:
+                self.keeper.drop(lease)
+        self.stop.wait(delay)
 
     # One cycle -------------------------------------------------------------------------------
 
@@ -211,11 +298,13 @@ class Poller:
         circuit = self._circuit()
         if circuit == "open":
             return 0
-        limit = 1 if circuit == "probe" else self.batch
-        leases = claim(owner=self.name, limit=limit, lease_seconds=self.lease_seconds)
+        # The probe is a free, idempotent GET, never a work item: a probe that fails must not
+        # spend a submission (a POST /tasks answered 503 has an unknown outcome) or an upload.
+        # Its success closes the circuit (TrackedClient), and this cycle goes on normally.
+        if circuit == "probe" and not self._probe():
+            return 0
+        leases = claim(owner=self.name, limit=self.batch, lease_seconds=self.lease_seconds)
         if not leases:
-            if circuit == "probe":  # we hold the probe but there is no work: a cheap call
-                self._probe()
             return 0
         self.keeper.hold(leases)
         try:
@@ -229,7 +318,6 @@ class Poller:
             self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
             return 0
         client.failed = False
-        calls_before = client.calls
         handled = 0
         for index, lease in enumerate(leases):
             # Stop early when asked to, or when AudioShake just failed us: the rest of the batch
@@ -242,17 +330,24 @@ class Poller:
             self.run_item(lease)
             handled += 1
             self.beat()
-        if circuit == "probe" and client.calls == calls_before:
-            # The probe item needed no call (or never ran): let the next cycle probe again.
-            ApiHealth.objects.filter(pk=1).update(paused_until=timezone.now())
         return handled
 
-    def _probe(self) -> None:
+    def _probe(self) -> bool:
+        """The half-open circuit's one call: `GET /tasks?take=1` (free, changes nothing).
+        True when AudioShake answered (the circuit is closed again)."""
         try:
-            self.client().list_tasks(skip=0, take=1)
-            self.emit(_logfmt(poller=self.name, event="probe", state="ok"))
-        except AudioShakeError as exc:
+            client = self.client()
+        except AudioShakeError as exc:  # no key configured: counted like an outage, says why
+            health_failure(exc)
+            self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
+            return False
+        try:
+            client.list_tasks(skip=0, take=1)
+        except AudioShakeError as exc:  # the client counted it: the pause grows
             self.emit(_logfmt(poller=self.name, event="probe", state="failed", error=str(exc)))
+            return False
+        self.emit(_logfmt(poller=self.name, event="probe", state="ok"))
+        return True
 
     def run_item(self, lease: Lease) -> Outcome | None:
         """Run one claimed item through its handler and record what became of it."""

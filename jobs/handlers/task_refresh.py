@@ -85,17 +85,25 @@ def task_apply_remote(task: Task, remote: RemoteTask, *, now: datetime) -> bool:
         if changes.get("status", target.status) == TargetStatus.COMPLETED:
             changed = _record_outputs(target, match, now=now) or changed
     finished = remote.is_finished
+    # A stale view (an older replica, a cache: "processing" after "completed") never undoes a
+    # finished task: it keeps its completion time, its cost and the view that finished it.
+    stale = task.completed_at is not None and not finished
     cost: Decimal | None = remote.cost
     if cost is None and finished:
         costs = [t.cost for t in remote.targets if t.cost is not None]
         cost = sum(costs, Decimal(0)) if costs else None
+    if stale or cost is None:
+        cost = task.remote_cost  # a stale or cost-less view does not change the one we know
     if not finished or (task.completed_at is not None and remote.completed_at is None):
         completed_at = task.completed_at  # a finished task stays finished
     else:
         completed_at = remote.completed_at or now
     changed = changed or cost != task.remote_cost or completed_at != task.completed_at
     Task.objects.filter(pk=task.pk).update(
-        raw=remote.raw, last_refreshed_at=now, remote_cost=cost, completed_at=completed_at
+        raw=task.raw if stale else remote.raw,
+        last_refreshed_at=now,
+        remote_cost=cost,
+        completed_at=completed_at,
     )
     if changed:
         task_changed([task.pk])

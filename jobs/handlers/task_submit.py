@@ -24,7 +24,7 @@ from jobs.engine.schedule import backoff_delay
 from jobs.handlers.common import Client, error_message, match_targets, remote_usable, retry_for
 from jobs.intent import intent_from_metadata, metadata_with_intent
 from jobs.models import Asset, RemoteStatus, SubmissionState, Target, TargetStatus, Task, WorkItem
-from jobs.outbox import enqueue
+from jobs.outbox import enqueue, submission_recheck
 from jobs.progress import task_changed
 
 SOURCE_WAIT_SECONDS = 2.0  # re-check a task waiting for its source upload this often
@@ -32,6 +32,9 @@ FIRST_REFRESH_SECONDS = 2.0
 RECONCILE_DELAYS = (1.0, 3.0, 10.0, 30.0, 60.0)  # between reconciliation scans
 RECONCILE_PAGE = 100
 RECONCILE_SLACK = timedelta(minutes=10)  # look at remote tasks created this long before sending
+# After giving up ("not found so far"), keep looking now and then until
+# POLLER_RECONCILE_GIVE_UP_SECONDS after sending: a slow create can still arrive and be charged.
+LATE_CHECK_SECONDS = (300.0, 3600.0)  # every 5 min in the first hour after sending, then hourly
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def _update_task(task: Task, **fields: object) -> None:
 
 
 def _cancel_task(task: Task, *, state: str, message: str) -> None:
-    """The task will never run (refused, or given up before sending): nothing was charged."""
+    """The task will not run (refused, or given up): its open targets are cancelled. A task
+    given up after sending is revived by `_adopt` if AudioShake turns out to have it."""
     Target.objects.filter(task=task).exclude(
         status__in=[TargetStatus.COMPLETED, TargetStatus.ERROR]
     ).update(status=TargetStatus.CANCELLED)
@@ -119,6 +123,9 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
     queued / waiting_source -> check the sources, mark `submitting` (committed), send;
     submitting / unknown    -> it may have been sent (a crash, a lost answer): reconcile, never
                                send again;
+    failed after sending    -> reconciliation gave up ("not found so far"): look again now and
+                               then (and when a webhook or a listing shows its marker), adopt
+                               it if it turns up, never send again;
     submitted / rejected / failed -> nothing left to do.
     """
     item = WorkItem.objects.select_related("task").get(pk=lease.item_id)
@@ -130,6 +137,8 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
     state = task.submission_state
     if state in (SubmissionState.SUBMITTING, SubmissionState.UNKNOWN):
         return _reconcile(lease, client, task)
+    if _given_up(task):
+        return _reconcile(lease, client, task, late=True)
     if state == SubmissionState.SUBMITTED:
         outcome = Outcome.done("already submitted")
         with settle(lease, outcome):
@@ -240,6 +249,17 @@ class Scan:
     found: RemoteTask | None
     conclusive: bool  # we saw every remote task that could be it
     scanned: int
+    markers: frozenset  # the intent markers (form tokens) of every remote task seen
+
+
+def _given_up(task: Task) -> bool:
+    """Sent (or maybe sent), never confirmed, and reconciliation gave up: a late create can
+    still turn up at AudioShake."""
+    return (
+        task.submission_state == SubmissionState.FAILED
+        and not task.remote_id
+        and task.submit_started_at is not None
+    )
 
 
 def _scan_for_intent(client: Client, task: Task) -> Scan:
@@ -250,26 +270,45 @@ def _scan_for_intent(client: Client, task: Task) -> Scan:
     limit = settings.POLLER_RECONCILE_SCAN_LIMIT
     scanned = 0
     skip = 0
+    markers: set = set()
     while scanned < limit:
         page = client.list_tasks(skip=skip, take=RECONCILE_PAGE)
         for remote in page:
-            if intent_from_metadata(remote.metadata) == task.form_token:
-                return Scan(remote, True, scanned + 1)
+            token = intent_from_metadata(remote.metadata)
+            if token == task.form_token:
+                return Scan(remote, True, scanned + 1, frozenset(markers))
+            if token is not None:
+                markers.add(token)
         scanned += len(page)
         if len(page) < RECONCILE_PAGE:
-            return Scan(None, True, scanned)
+            return Scan(None, True, scanned, frozenset(markers))
         stamps = [r.created_at for r in page if r.created_at is not None]
         newest_first = all(a >= b for a, b in zip(stamps, stamps[1:], strict=False))
         if newest_first and stamps and stamps[-1] < horizon:
-            return Scan(None, True, scanned)  # everything further is older still
+            return Scan(None, True, scanned, frozenset(markers))  # everything further is older
         skip += len(page)
-    return Scan(None, False, scanned)
+    return Scan(None, False, scanned, frozenset(markers))
 
 
-def _reconcile(lease: Lease, client: Client, task: Task) -> Outcome:
-    """The task may exist at AudioShake: look for its intent marker. Found -> adopted. Not
-    found after the grace period and enough conclusive scans -> failed, nothing charged.
-    Never sent again (see docs/architecture.md, "Why never re-send")."""
+def _revive_seen(task: Task, markers: frozenset) -> None:
+    """Another form's marker in the listing, for a task of ours with no remote id (its answer
+    lost, or given up "not found so far"): make its own reconciliation look now, under its own
+    lease, where it is adopted."""
+    if not markers:
+        return
+    for other in Task.objects.awaiting_remote().filter(form_token__in=markers).exclude(pk=task.pk):
+        submission_recheck(task=other)
+
+
+def _late_delay(elapsed: float) -> float:
+    return LATE_CHECK_SECONDS[0] if elapsed < 3600 else LATE_CHECK_SECONDS[1]
+
+
+def _reconcile(lease: Lease, client: Client, task: Task, *, late: bool = False) -> Outcome:
+    """The task may exist at AudioShake: look for its intent marker. Found -> adopted (also
+    after giving up: `late`). Not found after the grace period and enough conclusive scans ->
+    failed, "not found so far", with later looks until POLLER_RECONCILE_GIVE_UP_SECONDS after
+    sending. Never sent again (see docs/architecture.md, "Why never re-send")."""
     try:
         scan = _scan_for_intent(client, task)
     except AudioShakeError as exc:
@@ -279,24 +318,38 @@ def _reconcile(lease: Lease, client: Client, task: Task) -> Outcome:
         )
         record(lease, outcome)
         return outcome
+    _revive_seen(task, scan.markers)
     if scan.found is not None:
-        return _adopt(lease, task, scan.found, note=f"adopted {scan.found.id} by reconciliation")
+        note = "revived after giving up" if late else "by reconciliation"
+        return _adopt(lease, task, scan.found, note=f"adopted {scan.found.id} {note}")
     now = timezone.now()
     sent = task.submit_started_at or task.created_at
     elapsed = (now - sent).total_seconds()
+    give_up = settings.POLLER_RECONCILE_GIVE_UP_SECONDS
+    if late:  # the task already says "not found so far"; keep looking for a while
+        if elapsed >= give_up:
+            outcome = Outcome.failed(task.submission_error)
+        else:
+            outcome = Outcome.unknown(_late_delay(elapsed), task.submission_error)
+        record(lease, outcome)
+        return outcome
     grace = settings.POLLER_RECONCILE_GRACE_SECONDS
     checks = settings.POLLER_RECONCILE_CHECKS
     if scan.conclusive and lease.attempt >= checks and elapsed >= grace:
+        # Not proof: a slow create can still arrive (and be charged) after this. Say so, and
+        # keep looking now and then; a webhook carrying the marker makes the look due at once.
         message = (
-            f"AudioShake never confirmed this task, and it is not among your AudioShake tasks "
-            f"after {lease.attempt} checks over {math.ceil(elapsed / 60)} minute(s), so it was "
-            "not created and nothing was charged. Submit it again if you still need it."
+            "AudioShake never confirmed this task, and it was not found so far among your "
+            f"AudioShake tasks ({lease.attempt} checks over {math.ceil(elapsed / 60)} "
+            "minute(s)). shakeweb keeps checking for a day: if AudioShake still creates it, it "
+            "is picked up here with its results and its cost. Check the AudioShake dashboard "
+            "before submitting it again."
         )
-        outcome = Outcome.failed(message)
+        outcome = Outcome.unknown(_late_delay(elapsed), message)
         with settle(lease, outcome):
             _cancel_task(task, state=SubmissionState.FAILED, message=message)
         return outcome
-    if not scan.conclusive and elapsed >= settings.POLLER_RECONCILE_GIVE_UP_SECONDS:
+    if not scan.conclusive and elapsed >= give_up:
         message = (
             "AudioShake never confirmed this task and its task list is too long to be sure it "
             f"is not there (looked at the {scan.scanned} newest). It may have been created: "

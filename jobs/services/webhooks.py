@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.intent import intent_from_metadata
-from jobs.models import SubmissionState, Task, WebhookDelivery, WorkItem
-from jobs.outbox import enqueue
+from jobs.models import Task, WebhookDelivery, WorkItem
+from jobs.outbox import enqueue, submission_recheck
 
 
 def webhook_receive(
@@ -21,7 +21,9 @@ def webhook_receive(
 
     A delivery for a task whose `POST /tasks` answer was lost (not known by its remote id yet)
     carries our intent marker: it makes that task's reconciliation due now, which confirms it
-    by listing AudioShake's tasks."""
+    by listing AudioShake's tasks. The same holds for a task whose reconciliation gave up
+    ("not found so far") before a slow create reached AudioShake: its look is armed again, and
+    the listing revives it."""
     now = timezone.now()
     task = Task.objects.filter(remote_id=remote_task_id).first()
     if task is not None:
@@ -29,16 +31,9 @@ def webhook_receive(
         outcome = "refresh scheduled"
     else:
         token = intent_from_metadata(metadata)
-        task = (
-            Task.objects.filter(
-                form_token=token,
-                submission_state__in=[SubmissionState.SUBMITTING, SubmissionState.UNKNOWN],
-            ).first()
-            if token
-            else None
-        )
+        task = Task.objects.awaiting_remote().filter(form_token=token).first() if token else None
         if task is not None:
-            enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task, at=now)
+            submission_recheck(task=task, at=now)
             outcome = "reconciliation scheduled"
         else:
             outcome = "unknown task"

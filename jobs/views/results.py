@@ -35,7 +35,14 @@ from jobs.results import (
     task_zip_stream,
     without_costs,
 )
-from jobs.status import PollerHealth, health_token, is_target_late, poller_health
+from jobs.status import (
+    PollerHealth,
+    StalledSubmission,
+    health_token,
+    is_target_late,
+    poller_health,
+    stalled_submission,
+)
 
 TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -78,10 +85,12 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
     ]
     health = poller_health(now=now)
+    stalled = stalled_submission(task, now=now)
     return {
         "task": task,
         "targets": targets,
-        "poll_token": _poll_token(task, targets, health, now=now),
+        "poll_token": _poll_token(task, targets, health, stalled, now=now),
+        "stalled": stalled,
         "state": state,
         "done": done,
         "errors": errors,
@@ -96,12 +105,21 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
     }
 
 
-def _poll_token(task: Task, targets: list[Target], health: PollerHealth, *, now: datetime) -> str:
+def _poll_token(
+    task: Task,
+    targets: list[Target],
+    health: PollerHealth,
+    stalled: StalledSubmission | None,
+    *,
+    now: datetime,
+) -> str:
     """Everything the status fragment shows that can change, in a few characters: the task's
     version (bumped by every change of it, its targets or outputs: `jobs.progress`), the
-    pollers' health and which targets are late (late is a matter of time, not of a write)."""
+    pollers' health, which targets are late and whether its submission's poller stopped (both
+    a matter of time, not of a write)."""
     late = ",".join(str(t.pk) for t in targets if is_target_late(task, t, now))
-    return f"{task.version}.{health_token(health)}.{late}"
+    stall = f".s{int(stalled.retry_at.timestamp())}" if stalled else ""
+    return f"{task.version}.{health_token(health)}.{late}{stall}"
 
 
 def _poll_unchanged(request: HtmxHttpRequest, pk: int) -> bool:
@@ -112,14 +130,23 @@ def _poll_unchanged(request: HtmxHttpRequest, pk: int) -> bool:
         return False
     task = (
         Task.objects.filter(pk=pk)
-        .only("version", "source_duration", "remote_created_at", "submit_started_at", "created_at")
+        .only(
+            "version",
+            "source_duration",
+            "remote_created_at",
+            "submit_started_at",
+            "created_at",
+            "remote_id",
+            "submission_state",
+        )
         .first()
     )
     if task is None:
         return False  # the full path answers 404
     targets = list(Target.objects.filter(task_id=pk).only("id", "status", "duration_seconds"))
     now = timezone.now()
-    return sent == _poll_token(task, targets, poller_health(now=now), now=now)
+    health = poller_health(now=now)
+    return sent == _poll_token(task, targets, health, stalled_submission(task, now=now), now=now)
 
 
 @require_GET

@@ -1,11 +1,15 @@
 """Claims, leases and fencing on the database alone (no HTTP)."""
 
+import contextlib
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from jobs.engine.leases import (
@@ -18,6 +22,7 @@ from jobs.engine.leases import (
     record,
     settle,
 )
+from jobs.engine.loop import LeaseKeeper
 from jobs.models import Task, WorkItem
 from jobs.outbox import enqueue
 
@@ -238,3 +243,72 @@ def test_enqueue_moves_a_later_item_earlier_but_never_later(
     assert WorkItem.objects.get(pk=item.pk).next_attempt_at == soon
     enqueue(kind=WorkItem.Kind.CATALOGUE_SYNC, key="catalogue_sync")
     assert WorkItem.objects.get(pk=item.pk).next_attempt_at <= timezone.now()
+
+
+def lapses_within(seconds: float) -> bool:
+    """Try to take every leased item over for `seconds`: True as soon as one could be claimed
+    (its lease was not renewed in time)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if claim(owner="thief", limit=5, lease_seconds=60):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@contextlib.contextmanager
+def running_keeper(lease_seconds: float) -> Iterator[tuple[LeaseKeeper, list]]:
+    """A lease keeper thread holding one claimed item's lease; yields it and the raw DB-API
+    connections it opened (in order)."""
+    opened: list = []
+
+    def on_connect(sender: object, connection: object, **kwargs: object) -> None:
+        if threading.current_thread().name == "lease-keeper":
+            opened.append(connection.connection)
+
+    make_items(1)
+    (lease,) = claim(owner="p", limit=1, lease_seconds=lease_seconds)
+    keeper = LeaseKeeper(lease_seconds)
+    keeper.hold([lease])
+    connection_created.connect(on_connect)
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not opened and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert opened, "the keeper never connected"
+        yield keeper, opened
+    finally:
+        keeper.stop()
+        keeper.join(5)
+        connection_created.disconnect(on_connect)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lease_keeper_reconnects_when_its_connection_is_closed_under_it() -> None:
+    """The keeper's database connection is closed under it: it opens a new one and keeps
+    renewing, so the lease never lapses over three lease periods."""
+    with running_keeper(1.5) as (keeper, opened):
+        opened[0].close()  # the DB-API connection itself: Django still thinks it is open
+        assert not lapses_within(4.5)
+        assert len(opened) >= 2  # it reconnected
+        assert keeper.is_alive()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="pg_terminate_backend is PostgreSQL's; SQLite has no server backend to terminate "
+    "(the connection closed under the keeper is tested on both)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_lease_keeper_reconnects_after_its_backend_is_terminated() -> None:
+    """PostgreSQL terminates the keeper's backend (a failover, an admin, a restart): the keeper
+    reconnects and keeps renewing; the lease never lapses, nothing runs twice."""
+    with running_keeper(1.5) as (keeper, opened):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [opened[0].info.backend_pid])
+            assert cursor.fetchone() == (True,)
+        assert not lapses_within(4.5)
+        assert len(opened) >= 2
+        assert opened[-1].info.backend_pid != opened[0].info.backend_pid
+        assert keeper.is_alive()

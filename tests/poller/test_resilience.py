@@ -193,3 +193,81 @@ def test_poller_without_a_key_stays_up_and_says_why(pollers) -> None:
     item = WorkItem.objects.get(key="catalogue_sync")
     assert (item.state, item.attempts) == (WorkItem.State.READY, 0)
     assert poller.stop() == 0
+
+
+@SANDBOX_DB
+def test_half_open_probe_is_a_free_get_not_a_submission(sandbox, project, member) -> None:
+    """The pause is over and AudioShake still answers 503: the one probe is `GET /tasks`, not a
+    due task's `POST /tasks`, so the submission is not spent; once the probe succeeds the
+    same cycle sends it, once."""
+    from jobs.models import SubmissionState
+    from tests.poller.conftest import make_task
+    from tests.poller.helpers import cycle
+    from tests.poller.test_submission import uploaded_asset
+
+    asset = uploaded_asset(sandbox, project, member)
+    task = make_task(project=project, user=member, asset=asset)
+    past = timezone.now() - timedelta(seconds=1)
+    ApiHealth.objects.update_or_create(
+        pk=1, defaults={"consecutive_failures": 3, "paused_until": past, "degraded_since": past}
+    )
+    sandbox.faults(fail_5xx_next=1, fail_status=503)
+
+    assert cycle() == 0
+    assert sandbox.count("POST /tasks") == 0
+    assert sandbox.count("GET /tasks") == 1
+    task.refresh_from_db()
+    assert task.submission_state == SubmissionState.QUEUED
+    assert task.submission_error == ""
+    assert WorkItem.objects.get(kind="task_submit").attempts == 0
+    health = ApiHealth.objects.get(pk=1)
+    assert health.consecutive_failures == 4
+    assert health.paused_until > timezone.now()
+
+    ApiHealth.objects.filter(pk=1).update(paused_until=timezone.now() - timedelta(seconds=1))
+    assert cycle() == 1  # the probe succeeds, the circuit closes, the submission goes out
+    assert sandbox.count("GET /tasks") == 2
+    assert sandbox.count("POST /tasks") == 1
+    task.refresh_from_db()
+    assert task.submission_state == SubmissionState.SUBMITTED
+    assert ApiHealth.objects.get(pk=1).consecutive_failures == 0
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs a database server whose connections can drop (PostgreSQL behind a TCP "
+    "proxy); SQLite is a file in the poller's own process",
+)
+@SANDBOX_DB
+def test_poller_survives_the_database_going_away_between_cycles(sandbox, pollers) -> None:
+    """The poller's PostgreSQL connection is cut and the server unreachable for a while (a
+    restart, a failover): the poller logs it, backs off and retries instead of exiting (under
+    honcho one exit stops every process); once the database is back it reconnects, keeps
+    beating and runs new work, and stops cleanly."""
+    from tests.poller.conftest import Proxy
+
+    db = connection.settings_dict
+    database = Proxy(f"http://{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}")
+    try:
+        user = db["USER"] or "postgres"
+        url = f"postgres://{user}@127.0.0.1:{database.port}/{db['NAME']}"
+        poller = pollers("--name", "db-cut", DATABASE_URL=url, CONN_MAX_AGE="600")
+        poller.wait_for(lambda line: "event=started" in line)
+        database.down()
+        poller.wait_for(lambda line: "event=db-error" in line, timeout=15)
+        time.sleep(1.5)  # several cycles' worth of failed heartbeats
+        assert poller.proc.poll() is None, "\n".join(poller.lines[-20:])
+
+        database.up()
+        back = timezone.now()
+        item = WorkItem.objects.create(kind="task_refresh", key="task_refresh:none")
+        deadline = time.monotonic() + 30
+        while WorkItem.objects.get(pk=item.pk).state != WorkItem.State.DONE:
+            assert time.monotonic() < deadline, "\n".join(poller.lines[-20:])
+            time.sleep(0.1)
+        assert PollerHeartbeat.objects.get(name="db-cut").last_seen_at >= back
+        assert poller.proc.poll() is None
+        assert poller.stop() == 0
+        assert any("event=stopped" in line for line in poller.lines)
+    finally:
+        database.down()
