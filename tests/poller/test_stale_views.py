@@ -89,9 +89,11 @@ def test_duplicate_reordered_and_stale_webhooks_never_undo_completed(
     before = snapshot(task)
     posts, downloads = sandbox.count("POST /tasks"), sandbox.count("GET /files/{token}")
     completed = task.raw
-    url = reverse("jobs:webhook", args=[SECRET])
+    url, headers = reverse("jobs:webhook"), {"X-Shakeweb-Webhook-Secret": SECRET}
     for body in (completed, processing, processing, completed, processing):
-        response = Client().post(url, data=json.dumps(body), content_type="application/json")
+        response = Client().post(
+            url, data=json.dumps(body), content_type="application/json", headers=headers
+        )
         assert response.status_code == 200
         assert response.json() == {"outcome": "refresh scheduled"}
         cycle()  # the refresh each delivery made due: GET /tasks/{id}
