@@ -272,8 +272,10 @@ def rollup_before_task_delete(sender: type, instance: Task, **kwargs: object) ->
 
 
 def rollup_after_task_delete(sender: type, instance: Task, **kwargs: object) -> None:
-    """`post_delete` of a Task: its groups, without it."""
+    """`post_delete` of a Task: its groups, without it. Its targets' own deletes (just before)
+    may have counted it again while it still existed: that membership goes too."""
     rollup_groups_recompute(getattr(instance, "_cost_rollup_groups", ()))
+    CostRollupTask.objects.filter(task_id=instance.pk).delete()
 
 
 def rollup_rebuild(
