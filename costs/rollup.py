@@ -54,7 +54,7 @@ from costs.ledger import (
     rounded_minutes,
 )
 from costs.models import CostRollup, CostRollupTask
-from jobs.models import Target, Task
+from jobs.models import RemoteModel, Target, Task
 
 Group = tuple[date, int, int]  # (first day of the UTC month, project pk, member pk)
 
@@ -306,3 +306,24 @@ def rollup_rebuild(
         ).values(*(f"r_{column}" for column in MEMBERSHIP_COLUMNS))
         tasks = _insert_from(membership_model, MEMBERSHIP_COLUMNS, memberships.order_by())
     return rows, tasks
+
+
+def ledger_models() -> list[str]:
+    """Every model in the ledger (as the rollup has them) and in the catalogue, sorted, in
+    one query: the rollup's model index is walked one distinct value at a time (a loose
+    index scan), so the cost grows with the number of models, not of rows."""
+    quote = connection.ops.quote_name
+    rollup = quote(CostRollup._meta.db_table)
+    catalogue = quote(RemoteModel._meta.db_table)
+    sql = (
+        "WITH RECURSIVE seen(model) AS ("
+        f" SELECT MIN(model) FROM {rollup}"
+        " UNION ALL"
+        f" SELECT (SELECT MIN(r.model) FROM {rollup} r WHERE r.model > seen.model)"
+        " FROM seen WHERE seen.model IS NOT NULL"
+        ") SELECT model FROM seen WHERE model IS NOT NULL"
+        f" UNION SELECT {quote('key')} FROM {catalogue}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return sorted({row[0] for row in cursor.fetchall()})

@@ -9,7 +9,7 @@ import logging
 import operator
 import re
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, reduce
@@ -213,18 +213,12 @@ class PeriodFigures:
         plan = self.plan
         if not plan.edges:
             return []
-        span = replace(
-            self.filters,
-            date_from=plan.months[0],
-            date_to=add_months(plan.months[-1], 1) - timedelta(days=1),
-        )
         ranges = [Q(task__created_at__gte=e.start, task__created_at__lt=e.end) for e in plan.edges]
         which = Case(
             *(When(q, then=Value(i)) for i, q in enumerate(ranges)), output_field=IntegerField()
         )
         rows = (
-            ledger_targets(filters=span)
-            .filter(reduce(operator.or_, ranges))
+            ledger_targets(filters=self.filters, within=reduce(operator.or_, ranges))
             .annotate(edge=which)
             .values(
                 "edge",
@@ -464,16 +458,15 @@ def charged_errors(
     `figures`), read from the ledger only in the months the rollup has them in."""
     figures = figures or PeriodFigures(filters)
     ranges = figures.charged_error_ranges(limit)
-    if ranges:
-        within = reduce(
-            operator.or_,
-            (Q(task__created_at__gte=start, task__created_at__lt=end) for start, end in ranges),
-        )
-    else:  # nothing to find: an empty stretch, so the page's query count stays the same
-        within = Q(task__created_at__lt=filters.start)
+    # Nothing to find: an empty stretch, so that the page's query count stays the same.
+    ranges = ranges or [(filters.start, filters.start)]
+    within = reduce(
+        operator.or_,
+        (Q(task__created_at__gte=start, task__created_at__lt=end) for start, end in ranges),
+    )
     return list(
-        ledger_targets(filters=filters)
-        .filter(within, charged_error=True)
+        ledger_targets(filters=filters, within=within)
+        .filter(charged_error=True)
         .select_related("task", "task__project", "task__created_by")
         .order_by("-task__created_at", "-pk")[:limit]
     )
