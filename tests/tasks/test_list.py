@@ -253,9 +253,7 @@ def test_unchanged_rows_poll_gets_204_with_no_body(
     make_task(statuses=[TargetStatus.COMPLETED], state=SubmissionState.SUBMITTED, completed=True)
     page = member_client.get(LIST).content.decode()
     assert 'hx-trigger="every 2s, tab-shown from:document"' in page
-    assert (
-        page.count('hx-trigger="every 2s, tab-shown from:document"') == 1
-    )  # one poll for the page, not one per row
+    assert page.count('hx-trigger="every 2s, tab-shown from:document"') == 1  # one poll for the page, not one per row
     response = member_client.get(LIST, poll_of(page), **HTMX)
     assert response.status_code == 204
     assert response.content == b""
