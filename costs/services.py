@@ -1,8 +1,11 @@
 """Cost figures for the Costs page and the exports, and the copy of AudioShake's usage figures.
 
-Every figure is one SQL aggregate over the ledger (`costs.ledger`): the number of queries does
-not depend on the number of tasks. The only function that talks to AudioShake is
-`usage_snapshot_refresh`, and only the poller (or `manage.py refresh_usage`) calls it.
+The page's figures are sums of the monthly rollup (`costs.models.CostRollup`, kept by
+`costs.rollup` with the ledger's rules of `costs.ledger`) for the period's whole months, plus or
+minus the ledger's rows of its partial edge days (`PeriodFigures`): neither the number of
+queries nor the rows they read depend on the number of tasks. The only function that talks to
+AudioShake is `usage_snapshot_refresh`, and only the poller (or `manage.py refresh_usage`)
+calls it.
 """
 
 import logging
@@ -16,7 +19,7 @@ from functools import cached_property, reduce
 from typing import TYPE_CHECKING, Literal
 
 from django.db import transaction
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from accounts.models import Project
@@ -260,14 +263,15 @@ class PeriodFigures:
         """((project code, name), (username, first, last), charged error) -> sums."""
         counted = self.plan.counted
         first, last = (counted[0], counted[-1]) if counted else (date.max, date.min)
+        # Grouped by the ids (cheaper to sort than the names), the names joined alongside.
         rows = (
             rollup_rows(filters=self.filters, first=first, last=last)
-            .values(
-                "charged_error",
-                *(f"project__{f}" for f in PROJECT_FIELDS),
-                *(f"member__{f}" for f in MEMBER_FIELDS),
+            .values("charged_error", "project_id", "member_id")
+            .annotate(
+                **ROLLUP_SUMS,
+                **{f"p_{f}": Min(f"project__{f}") for f in PROJECT_FIELDS},
+                **{f"m_{f}": Min(f"member__{f}") for f in MEMBER_FIELDS},
             )
-            .annotate(**ROLLUP_SUMS)
             .order_by()
         )
         sums: dict[tuple, Sums] = defaultdict(Sums)
@@ -280,7 +284,7 @@ class PeriodFigures:
             )
 
         for row in rows:
-            sums[key(row, "project__", "member__")] += Sums.of(row)
+            sums[key(row, "p_", "m_")] += Sums.of(row)
         for row in self._edge_rows:
             sign = self.plan.edges[row["edge"]].sign
             sums[key(row, "task__project__", "task__created_by__")] += Sums.of(row, sign)
