@@ -4,7 +4,8 @@ A target already carries everything the ledger needs (the rate and estimate writ
 submission, the actual cost and duration AudioShake reported), so the ledger is a queryset
 with a few annotations rather than a second table that could drift from the first. The rules
 live here once, as SQL expressions, and every figure on the Costs page, the CSV export and the
-`export_costs` command is computed from them:
+`export_costs` command is computed from them (the page's sums through the monthly rollup,
+`costs.rollup`, which is written from these same expressions):
 
 - **actual cost** (`actual_cost`): the credits AudioShake reported for the target. A task that
   AudioShake rejected, or that was never sent, carries no actual cost, whatever a row says;
