@@ -116,6 +116,7 @@ def fill(tasks: int) -> dict:
     from django.db import connection, transaction
 
     from accounts.models import Project, Role, User
+    from costs.rollup import rollup_rebuild
     from jobs.catalogue import seed_fallback
     from jobs.models import (
         OPEN_TARGET_STATUSES,
@@ -325,6 +326,9 @@ def fill(tasks: int) -> dict:
                     no_style(), [User, Project, Asset, Task, Target, Output]
                 ):
                     cursor.execute(sql)
+    # bulk_create goes around jobs.progress.task_changed: fill the Costs page's rollup as
+    # `manage.py rebuild_cost_rollup` (and the migration, on an existing database) does.
+    rollup_rebuild()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     admin = users[0]

@@ -9,8 +9,9 @@ from django.http import QueryDict
 
 from accounts.models import Project, User
 from costs.ledger import CHARGED_ERROR, LedgerFilters
+from costs.rollup import ledger_models
 from costs.services import GROUP_BY_CHOICES, add_months, month_start
-from jobs.models import RemoteModel, Target, TargetStatus
+from jobs.models import TargetStatus
 
 DEFAULT_MONTHS = 12  # the default period: this month and the 11 before it
 PERIOD_VALIDATORS = [
@@ -39,13 +40,7 @@ class MemberChoiceField(forms.ModelChoiceField):
 
 def model_choices() -> list[tuple[str, str]]:
     """The catalogue's models and any model found in the ledger, in one query."""
-    keys = (
-        RemoteModel.objects.order_by()
-        .values_list("key", flat=True)
-        .union(Target.objects.order_by().values_list("model", flat=True).distinct())
-        .order_by()
-    )
-    return [("", "All models"), *((key, key) for key in sorted(set(keys)))]
+    return [("", "All models"), *((key, key) for key in ledger_models())]
 
 
 def with_default_period(data: QueryDict | dict, *, today: date) -> QueryDict | dict:

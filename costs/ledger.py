@@ -4,7 +4,8 @@ A target already carries everything the ledger needs (the rate and estimate writ
 submission, the actual cost and duration AudioShake reported), so the ledger is a queryset
 with a few annotations rather than a second table that could drift from the first. The rules
 live here once, as SQL expressions, and every figure on the Costs page, the CSV export and the
-`export_costs` command is computed from them:
+`export_costs` command is computed from them (the page's sums through the monthly rollup,
+`costs.rollup`, which is written from these same expressions):
 
 - **actual cost** (`actual_cost`): the credits AudioShake reported for the target. A task that
   AudioShake rejected, or that was never sent, carries no actual cost, whatever a row says;
@@ -156,11 +157,14 @@ class LedgerFilters:
         return LedgerFilters(date_from=self.date_from, date_to=self.date_to)
 
 
-def ledger_targets(*, filters: LedgerFilters) -> QuerySet[Target]:
-    """The ledger rows for `filters`, annotated with the cost rules above."""
-    rows = Target.objects.filter(
-        task__created_at__gte=filters.start, task__created_at__lt=filters.end
-    ).annotate(
+def ledger_targets(*, filters: LedgerFilters, within: Q | None = None) -> QuerySet[Target]:
+    """The ledger rows for `filters`, annotated with the cost rules above. `within`, a
+    condition on the tasks' creation times, replaces the period (the Costs page reads a few
+    days of the ledger this way: a single condition lets the database use the index for them
+    rather than for the whole period)."""
+    if within is None:
+        within = Q(task__created_at__gte=filters.start, task__created_at__lt=filters.end)
+    rows = Target.objects.filter(within).annotate(
         actual_cost=actual_cost(),
         in_flight_estimate=in_flight_estimate(),
         billed_minutes=billed_minutes(),

@@ -1,36 +1,34 @@
 """Cost figures for the Costs page and the exports, and the copy of AudioShake's usage figures.
 
-Every figure is one SQL aggregate over the ledger (`costs.ledger`): the number of queries does
-not depend on the number of tasks. The only function that talks to AudioShake is
-`usage_snapshot_refresh`, and only the poller (or `manage.py refresh_usage`) calls it.
+The page's figures are sums of the monthly rollup (`costs.models.CostRollup`, kept by
+`costs.rollup` with the ledger's rules of `costs.ledger`) for the period's whole months, plus or
+minus the ledger's rows of its partial edge days (`PeriodFigures`): neither the number of
+queries nor the rows they read depend on the number of tasks. The only function that talks to
+AudioShake is `usage_snapshot_refresh`, and only the poller (or `manage.py refresh_usage`)
+calls it.
 """
 
 import logging
+import operator
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property, reduce
 from typing import TYPE_CHECKING, Literal
 
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from accounts.models import Project
-from costs.ledger import (
-    USAGE_COUNTED,
-    LedgerFilters,
-    ledger_targets,
-    quantize_credits,
-    rounded_minutes,
-)
-from costs.models import UsageSnapshot
+from costs.ledger import CHARGED_ERROR, LedgerFilters, ledger_targets, quantize_credits
+from costs.models import CostRollup, UsageSnapshot
+from costs.rollup import month_of, month_range
 from jobs.models import Target, WorkItem
 from jobs.outbox import enqueue
 from jobs.periods import month_bounds, month_start
-from jobs.spending import credits_this_month_by_project
 
 if TYPE_CHECKING:
     from jobs.audioshake import AudioShakeClient
@@ -72,6 +70,252 @@ def months_between(first: date, last: date) -> list[str]:
     return labels
 
 
+# The period, split for the rollup -----------------------------------------------------------
+#
+# Whole months of the period are read from the rollup. A month the period starts or ends in
+# the middle of is an *edge*: either its days inside the period are read from the ledger and
+# added (the rollup's month is left out), or the rollup's month is counted and its days
+# outside the period are read from the ledger and taken away, whichever reads fewer days of
+# the past (the days after now hold no tasks: a period ending today subtracts nothing).
+# Either way the ledger is read for at most two months' worth of days, through the tasks'
+# creation-time index.
+
+
+@dataclass(frozen=True)
+class Edge:
+    month: date
+    start: datetime
+    end: datetime
+    sign: int  # +1: days in the period, of a month not counted; -1: days outside, of one counted
+
+
+@dataclass(frozen=True)
+class PeriodPlan:
+    months: tuple[date, ...]  # every month the period touches
+    counted: tuple[date, ...]  # the months whose rollup rows count, in order (contiguous)
+    whole: frozenset[date]  # the months wholly inside the period
+    edges: tuple[Edge, ...]
+
+
+def _past_seconds(start: datetime, end: datetime, now: datetime) -> float:
+    return max(0.0, (min(end, now) - start).total_seconds())
+
+
+def period_plan(filters: LedgerFilters, *, now: datetime | None = None) -> PeriodPlan:
+    """How `filters`' period is read: which months from the rollup, which days from the
+    ledger. `now` only chooses the cheaper reading of an edge month; the figures are the same."""
+    now = now or timezone.now()
+    months: list[date] = []
+    counted: list[date] = []
+    whole: set[date] = set()
+    edges: list[Edge] = []
+    month = month_start(filters.date_from)
+    while month <= filters.date_to:
+        months.append(month)
+        first, after = month_range(month)
+        start, end = max(filters.start, first), min(filters.end, after)
+        if (start, end) == (first, after):
+            counted.append(month)
+            whole.add(month)
+        else:
+            outside = [(a, b) for a, b in ((first, start), (end, after)) if a < b]
+            inside_cost = _past_seconds(start, end, now)
+            if inside_cost <= sum(_past_seconds(a, b, now) for a, b in outside):
+                edges.append(Edge(month, start, end, 1))
+            else:
+                counted.append(month)
+                edges.extend(Edge(month, a, b, -1) for a, b in outside)
+        month = add_months(month, 1)
+    return PeriodPlan(
+        months=tuple(months), counted=tuple(counted), whole=frozenset(whole), edges=tuple(edges)
+    )
+
+
+def _decimal(value: Decimal | float | int | None) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class Sums:
+    """The ledger's figures for some set of targets."""
+
+    targets: int = 0
+    charged: int = 0  # targets with an actual cost
+    credits: Decimal = Decimal(0)
+    in_flight: Decimal = Decimal(0)
+    minutes: int = 0
+
+    @classmethod
+    def of(cls, row: dict, sign: int = 1) -> "Sums":
+        return cls(
+            targets=sign * int(row["n_targets"] or 0),
+            charged=sign * int(row["n_charged"] or 0),
+            credits=sign * _decimal(row["n_credits"]),
+            in_flight=sign * _decimal(row["n_in_flight"]),
+            minutes=sign * int(row["n_minutes"] or 0),
+        )
+
+    def __add__(self, other: "Sums") -> "Sums":
+        return Sums(
+            targets=self.targets + other.targets,
+            charged=self.charged + other.charged,
+            credits=self.credits + other.credits,
+            in_flight=self.in_flight + other.in_flight,
+            minutes=self.minutes + other.minutes,
+        )
+
+
+ROLLUP_SUMS = {
+    "n_targets": Sum("targets"),
+    "n_charged": Sum("charged_targets"),
+    "n_credits": Sum("actual_cost"),
+    "n_in_flight": Sum("in_flight_estimate"),
+    "n_minutes": Sum("billed_minutes"),
+}
+LEDGER_SUMS = {
+    "n_targets": Count("pk"),
+    "n_charged": Count("actual_cost"),
+    "n_credits": Sum("actual_cost"),
+    "n_in_flight": Sum("in_flight_estimate"),
+    "n_minutes": Sum("billed_minutes"),
+}
+PROJECT_FIELDS = ("code", "name")
+MEMBER_FIELDS = ("username", "first_name", "last_name")
+
+
+def rollup_rows(*, filters: LedgerFilters, first: date, last: date) -> QuerySet[CostRollup]:
+    """The rollup's rows of the months `first` to `last` (inclusive) that `filters`' project,
+    member, model and status select."""
+    rows = CostRollup.objects.filter(month__gte=first, month__lte=last)
+    if filters.project is not None:
+        rows = rows.filter(project=filters.project)
+    if filters.member is not None:
+        rows = rows.filter(member=filters.member)
+    if filters.model:
+        rows = rows.filter(model=filters.model)
+    if filters.status == CHARGED_ERROR:
+        rows = rows.filter(charged_error=True)
+    elif filters.status:
+        rows = rows.filter(ledger_status=filters.status)
+    return rows
+
+
+class PeriodFigures:
+    """The ledger's sums over `filters`, read from the rollup and the edge days: one query
+    for months and models, one for projects and members, one for the edges (none when the
+    period is whole months); each run once, when first needed."""
+
+    def __init__(self, filters: LedgerFilters, *, now: datetime | None = None) -> None:
+        self.filters = filters
+        self.plan = period_plan(filters, now=now)
+
+    @cached_property
+    def _edge_rows(self) -> list[dict]:
+        plan = self.plan
+        if not plan.edges:
+            return []
+        ranges = [Q(task__created_at__gte=e.start, task__created_at__lt=e.end) for e in plan.edges]
+        which = Case(
+            *(When(q, then=Value(i)) for i, q in enumerate(ranges)), output_field=IntegerField()
+        )
+        rows = (
+            ledger_targets(filters=self.filters, within=reduce(operator.or_, ranges))
+            .annotate(edge=which)
+            .values(
+                "edge",
+                "model",
+                "charged_error",
+                *(f"task__project__{f}" for f in PROJECT_FIELDS),
+                *(f"task__created_by__{f}" for f in MEMBER_FIELDS),
+            )
+            .annotate(**LEDGER_SUMS)
+            .order_by()
+        )
+        return list(rows)
+
+    @cached_property
+    def _month_rows(self) -> list[dict]:
+        months = self.plan.months
+        return list(
+            rollup_rows(filters=self.filters, first=months[0], last=months[-1])
+            .values("month", "model", "charged_error")
+            .annotate(**ROLLUP_SUMS)
+            .order_by()
+        )
+
+    @cached_property
+    def by_month_model(self) -> dict[tuple[date, str, bool], Sums]:
+        """(month, model, charged error) -> sums, over the period."""
+        counted = set(self.plan.counted)
+        sums: dict[tuple[date, str, bool], Sums] = defaultdict(Sums)
+        for row in self._month_rows:
+            if row["month"] in counted:
+                sums[(row["month"], row["model"], row["charged_error"])] += Sums.of(row)
+        for row in self._edge_rows:
+            edge = self.plan.edges[row["edge"]]
+            sums[(edge.month, row["model"], row["charged_error"])] += Sums.of(row, edge.sign)
+        return {key: value for key, value in sums.items() if value.targets}
+
+    @cached_property
+    def by_project_member(self) -> dict[tuple, Sums]:
+        """((project code, name), (username, first, last), charged error) -> sums."""
+        counted = self.plan.counted
+        first, last = (counted[0], counted[-1]) if counted else (date.max, date.min)
+        # Grouped by the ids (cheaper to sort than the names), the names joined alongside.
+        rows = (
+            rollup_rows(filters=self.filters, first=first, last=last)
+            .values("charged_error", "project_id", "member_id")
+            .annotate(
+                **ROLLUP_SUMS,
+                **{f"p_{f}": Min(f"project__{f}") for f in PROJECT_FIELDS},
+                **{f"m_{f}": Min(f"member__{f}") for f in MEMBER_FIELDS},
+            )
+            .order_by()
+        )
+        sums: dict[tuple, Sums] = defaultdict(Sums)
+
+        def key(row: dict, project: str, member: str) -> tuple:
+            return (
+                tuple(row[f"{project}{f}"] for f in PROJECT_FIELDS),
+                tuple(row[f"{member}{f}"] for f in MEMBER_FIELDS),
+                row["charged_error"],
+            )
+
+        for row in rows:
+            sums[key(row, "p_", "m_")] += Sums.of(row)
+        for row in self._edge_rows:
+            sign = self.plan.edges[row["edge"]].sign
+            sums[key(row, "task__project__", "task__created_by__")] += Sums.of(row, sign)
+        return {k: v for k, v in sums.items() if v.targets}
+
+    def charged_error_ranges(self, limit: int) -> list[tuple[datetime, datetime]]:
+        """The stretches of the period, newest first, that hold its latest `limit` errored
+        targets with a cost: the months the rollup has any in (an edge month's days in the
+        period; only whole months count towards `limit`), merged where they touch."""
+        found: dict[date, int] = defaultdict(int)
+        for row in self._month_rows:
+            if row["charged_error"]:
+                found[row["month"]] += int(row["n_targets"] or 0)
+        ranges: list[tuple[datetime, datetime]] = []
+        seen = 0
+        for month in reversed(self.plan.months):
+            if not found.get(month):
+                continue
+            first, after = month_range(month)
+            start, end = max(self.filters.start, first), min(self.filters.end, after)
+            if ranges and ranges[-1][0] == end:
+                ranges[-1] = (start, ranges[-1][1])
+            else:
+                ranges.append((start, end))
+            if month in self.plan.whole:
+                seen += found[month]
+                if seen >= limit:
+                    break
+        return ranges
+
+
 # Totals and groups --------------------------------------------------------------------------
 
 
@@ -85,23 +329,21 @@ class LedgerTotals:
     charged_error_credits: Decimal
 
 
-def ledger_totals(*, filters: LedgerFilters) -> LedgerTotals:
-    """The period's totals, in one query."""
-    sums = ledger_targets(filters=filters).aggregate(
-        credits=Sum("actual_cost"),
-        in_flight=Sum("in_flight_estimate"),
-        minutes=Sum("billed_minutes"),
-        targets=Count("pk"),
-        charged_errors=Count("pk", filter=Q(charged_error=True)),
-        charged_error_credits=Sum("actual_cost", filter=Q(charged_error=True)),
-    )
+def ledger_totals(*, filters: LedgerFilters, figures: PeriodFigures | None = None) -> LedgerTotals:
+    """The period's totals (from `PeriodFigures`: one or two queries)."""
+    figures = figures or PeriodFigures(filters)
+    total = errors = Sums()
+    for (_, _, flagged), sums in figures.by_month_model.items():
+        total += sums
+        if flagged:
+            errors += sums
     return LedgerTotals(
-        credits=quantize_credits(sums["credits"]),
-        in_flight=quantize_credits(sums["in_flight"]),
-        minutes=int(sums["minutes"] or 0),
-        targets=sums["targets"],
-        charged_errors=sums["charged_errors"],
-        charged_error_credits=quantize_credits(sums["charged_error_credits"]),
+        credits=quantize_credits(total.credits),
+        in_flight=quantize_credits(total.in_flight),
+        minutes=total.minutes,
+        targets=total.targets,
+        charged_errors=errors.targets,
+        charged_error_credits=quantize_credits(errors.credits),
     )
 
 
@@ -118,65 +360,49 @@ class GroupRow:
     charged_errors: int
 
 
-def _group_fields(group_by: GroupBy) -> tuple[dict, list[str]]:
-    if group_by == "project":
-        return {}, ["task__project__code", "task__project__name"]
-    if group_by == "member":
-        return {}, [
-            "task__created_by__username",
-            "task__created_by__first_name",
-            "task__created_by__last_name",
-        ]
-    if group_by == "model":
-        return {}, ["model"]
-    if group_by == "month":
-        return {"month": TruncMonth("task__created_at", tzinfo=UTC)}, ["month"]
-    raise ValueError(f"Unknown grouping {group_by!r}")
+def _member_label(username: str, first: str, last: str) -> str:
+    return f"{first} {last}".strip() or username
 
 
-def _group_key_label(group_by: GroupBy, row: dict) -> tuple[str, str]:
-    if group_by == "project":
-        return row["task__project__code"], row["task__project__name"]
-    if group_by == "member":
-        full = f"{row['task__created_by__first_name']} {row['task__created_by__last_name']}"
-        return row["task__created_by__username"], full.strip() or row["task__created_by__username"]
-    if group_by == "model":
-        return row["model"], row["model"]
-    label = month_label(row["month"])
-    return label, label
-
-
-def ledger_groups(*, filters: LedgerFilters, group_by: GroupBy) -> list[GroupRow]:
-    """The ledger summed per project, member, model or month, in one query; the biggest
-    spenders first (months in calendar order)."""
-    extra, fields = _group_fields(group_by)
-    rows = (
-        ledger_targets(filters=filters)
-        .annotate(**extra)
-        .values(*fields)
-        .annotate(
-            n_targets=Count("pk"),
-            n_minutes=Sum("billed_minutes"),
-            n_credits=Sum("actual_cost"),
-            n_in_flight=Sum("in_flight_estimate"),
-            n_charged_errors=Count("pk", filter=Q(charged_error=True)),
-        )
-        .order_by(*fields)
-    )
-    groups = []
-    for row in rows:
-        key, label = _group_key_label(group_by, row)
-        groups.append(
-            GroupRow(
-                key=key,
-                label=label,
-                targets=row["n_targets"],
-                minutes=int(row["n_minutes"] or 0),
-                credits=quantize_credits(row["n_credits"]),
-                in_flight=quantize_credits(row["n_in_flight"]),
-                charged_errors=row["n_charged_errors"],
+def ledger_groups(
+    *, filters: LedgerFilters, group_by: GroupBy, figures: PeriodFigures | None = None
+) -> list[GroupRow]:
+    """The ledger summed per project, member, model or month (from `PeriodFigures`: one or two
+    queries); the biggest spenders first (months in calendar order)."""
+    if group_by not in ("project", "member", "model", "month"):
+        raise ValueError(f"Unknown grouping {group_by!r}")
+    figures = figures or PeriodFigures(filters)
+    sums: dict[tuple[str, str], Sums] = defaultdict(Sums)
+    flagged: dict[tuple[str, str], int] = defaultdict(int)
+    if group_by in ("project", "member"):
+        for (project, member, error), value in figures.by_project_member.items():
+            key = (
+                (project[0], project[1])
+                if group_by == "project"
+                else (
+                    member[0],
+                    _member_label(*member),
+                )
             )
+            sums[key] += value
+            flagged[key] += value.targets if error else 0
+    else:
+        for (month, model, error), value in figures.by_month_model.items():
+            key = (model, model) if group_by == "model" else (month_label(month),) * 2
+            sums[key] += value
+            flagged[key] += value.targets if error else 0
+    groups = [
+        GroupRow(
+            key=key,
+            label=label,
+            targets=value.targets,
+            minutes=value.minutes,
+            credits=quantize_credits(value.credits),
+            in_flight=quantize_credits(value.in_flight),
+            charged_errors=flagged[(key, label)],
         )
+        for (key, label), value in sorted(sums.items())
+    ]
     if group_by != "month":
         groups.sort(key=lambda g: (-g.credits, -g.in_flight, g.key))
     return groups
@@ -204,20 +430,18 @@ class MonthlyByModel:
         return sum(self.credits.values(), Decimal("0.00"))
 
 
-def credits_by_month_and_model(*, filters: LedgerFilters) -> MonthlyByModel:
-    """Actual credits per UTC month and model over the period, in one query. Every month of
-    the period is present, with zeros where nothing was spent."""
-    rows = (
-        ledger_targets(filters=filters)
-        .filter(actual_cost__isnull=False)
-        .annotate(month=TruncMonth("task__created_at", tzinfo=UTC))
-        .values("month", "model")
-        .annotate(credits=Sum("actual_cost"))
-        .order_by("month", "model")
-    )
-    credits: dict[tuple[str, str], Decimal] = {}
-    for row in rows:
-        credits[(month_label(row["month"]), row["model"])] = quantize_credits(row["credits"])
+def credits_by_month_and_model(
+    *, filters: LedgerFilters, figures: PeriodFigures | None = None
+) -> MonthlyByModel:
+    """Actual credits per UTC month and model over the period (from `PeriodFigures`: one or
+    two queries). Every month of the period is present, with zeros where nothing was spent."""
+    figures = figures or PeriodFigures(filters)
+    charged: dict[tuple[str, str], Sums] = defaultdict(Sums)
+    for (month, model, _), value in sorted(figures.by_month_model.items()):
+        charged[(month_label(month), model)] += value
+    credits = {
+        key: quantize_credits(value.credits) for key, value in charged.items() if value.charged
+    }
     models: dict[str, Decimal] = defaultdict(Decimal)
     for (_, model), value in credits.items():
         models[model] += value
@@ -231,10 +455,21 @@ def credits_by_month_and_model(*, filters: LedgerFilters) -> MonthlyByModel:
     )
 
 
-def charged_errors(*, filters: LedgerFilters, limit: int = 20) -> list[Target]:
-    """The latest errored targets that still carry a cost (one query)."""
+def charged_errors(
+    *, filters: LedgerFilters, limit: int = 20, figures: PeriodFigures | None = None
+) -> list[Target]:
+    """The latest errored targets that still carry a cost (one query, or two without
+    `figures`), read from the ledger only in the months the rollup has them in."""
+    figures = figures or PeriodFigures(filters)
+    ranges = figures.charged_error_ranges(limit)
+    # Nothing to find: an empty stretch, so that the page's query count stays the same.
+    ranges = ranges or [(filters.start, filters.start)]
+    within = reduce(
+        operator.or_,
+        (Q(task__created_at__gte=start, task__created_at__lt=end) for start, end in ranges),
+    )
     return list(
-        ledger_targets(filters=filters)
+        ledger_targets(filters=filters, within=within)
         .filter(charged_error=True)
         .select_related("task", "task__project", "task__created_by")
         .order_by("-task__created_at", "-pk")[:limit]
@@ -309,23 +544,30 @@ def budget_forecast(
 
 def budget_forecasts(*, now: datetime, project: Project | None = None) -> list[BudgetForecast]:
     """Every active project with a budget (or just `project`), for the current UTC month
-    (`jobs.spending.credits_this_month`, the dashboard's and the task form's figure): two
-    queries whatever the number of projects or tasks."""
+    (the rule of `jobs.spending.credits_this_month`, the dashboard's and the task form's
+    figure, read from the rollup's month): two queries whatever the number of projects or
+    tasks."""
     projects: QuerySet[Project] = Project.objects.filter(monthly_budget__isnull=False)
     projects = projects.filter(pk=project.pk) if project else projects.filter(archived=False)
     projects = list(projects)
     if not projects:
         return []
-    spending = credits_this_month_by_project(projects=projects, now=now)
+    spending = {
+        row["project"]: row
+        for row in CostRollup.objects.filter(month=month_of(now), project__in=projects)
+        .values("project")
+        .annotate(spent=Sum("actual_cost"), in_flight=Sum("in_flight_estimate"))
+        .order_by()
+    }
     forecasts = []
     for each in projects:
-        month = spending.get(each.pk)
+        month = spending.get(each.pk, {})
         forecasts.append(
             budget_forecast(
                 project=each,
                 budget=each.monthly_budget,
-                spent=month.spent if month else quantize_credits(None),
-                in_flight=month.in_flight if month else quantize_credits(None),
+                spent=quantize_credits(month.get("spent")),
+                in_flight=quantize_credits(month.get("in_flight")),
                 now=now,
             )
         )
@@ -384,12 +626,13 @@ class UsageOverview:
 
 def usage_comparison(*, filters: LedgerFilters) -> UsageOverview:
     """The ledger's completed targets per month of completion next to AudioShake's usage
-    figures, for the whole months around the period, account-wide (AudioShake knows nothing of
-    our projects or members): three queries.
+        figures, for the whole months around the period, account-wide (AudioShake knows nothing of
+        our projects or members): four queries, the ledger's side from the rollup's completion
+    months.
 
-    AudioShake does not document what its usage statistics count; the sandbox counts completed
-    targets by month of completion, and so does this comparison. Errored targets that were
-    charged are listed separately on the page."""
+        AudioShake does not document what its usage statistics count; the sandbox counts completed
+        targets by month of completion, and so does this comparison. Errored targets that were
+        charged are listed separately on the page."""
     first = month_start(filters.date_from)
     after = add_months(month_start(filters.date_to), 1)
     months = months_between(first, after - timedelta(days=1))
@@ -397,21 +640,16 @@ def usage_comparison(*, filters: LedgerFilters) -> UsageOverview:
         s.month: s
         for s in UsageSnapshot.objects.filter(month__gte=months[0], month__lte=months[-1])
     }
-    start = datetime.combine(first, time.min, tzinfo=UTC)
-    end = datetime.combine(after, time.min, tzinfo=UTC)
     ledger = {
-        month_label(row["month"]): row
-        for row in Target.objects.filter(USAGE_COUNTED)
-        .annotate(done=Coalesce(F("completed_at"), F("task__completed_at")))
-        .filter(done__gte=start, done__lt=end)
-        .annotate(month=TruncMonth("done", tzinfo=UTC))
-        .values("month")
+        month_label(row["done_month"]): row
+        for row in CostRollup.objects.filter(done_month__gte=first, done_month__lt=after)
+        .values("done_month")
         .annotate(
-            n_targets=Count("pk"),
-            n_minutes=Sum(rounded_minutes()),
+            n_targets=Sum("targets"),
+            n_minutes=Sum("rounded_minutes"),
             n_seconds=Sum("duration_seconds"),
         )
-        .order_by("month")
+        .order_by("done_month")
     }
     rows = []
     for month in months:

@@ -10,6 +10,7 @@ import pytest
 
 from accounts.models import Project, User
 from jobs.models import SubmissionState, Target, TargetStatus, Task
+from jobs.progress import task_changed
 
 
 def utc(*parts: int) -> datetime:
@@ -78,6 +79,7 @@ def make_task(
         )
         for i, t in enumerate(targets)
     )
+    task_changed([task.pk])  # as every shipped path that writes targets does
     return task
 
 
