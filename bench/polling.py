@@ -247,6 +247,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter steps")
     parser.add_argument("--smoke", action="store_true", help="20 tasks, one tiny step each")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated, of: " + ", ".join(SCENARIOS),
+    )
+    parser.add_argument("--configs", default="sync,threads", help="sync, threads or both")
     options = parser.parse_args()
     # A SIGTERM unwinds like Ctrl-C: servers stopped, the PostgreSQL database dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -266,7 +272,9 @@ def main() -> None:
         print(f"{options.db} {options.tasks} tasks: seeded in {facts['seconds']} s")
         print("\n".join(HEADER), flush=True)
         for config, threads in CONFIGS:
-            for scenario in SCENARIOS:
+            if ("threads" if threads > 1 else "sync") not in options.configs.split(","):
+                continue
+            for scenario in options.scenarios.split(","):
                 # A fresh server per scenario: an overloaded last step leaves a backlog that
                 # the next scenario must not inherit.
                 server, site = start_gunicorn(
