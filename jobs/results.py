@@ -13,6 +13,35 @@ from jobs.models import Output, RemoteModel, Task
 from shakeweb.spreadsheet import neutralise
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
+# The format a stem is played in when a target asked for several: lossless first.
+PLAY_PREFERENCE = ("wav", "flac", "aiff", "mp3", "mp4")
+
+
+@dataclass(frozen=True)
+class Stem:
+    """One row of the stem player: an output name of a target, played in its best format
+    (`play`), with the same stem's other formats (`others`) offered as downloads only."""
+
+    play: Output
+    others: tuple[Output, ...]
+
+
+def _play_rank(output: Output) -> int:
+    fmt = output.format.lower()
+    return PLAY_PREFERENCE.index(fmt) if fmt in PLAY_PREFERENCE else len(PLAY_PREFERENCE)
+
+
+def stem_rows(outputs: list[Output]) -> list[Stem]:
+    """Group kept audio outputs into one player row per (target, output name), in the order
+    they come: a Vocals target with wav + mp3 + flac and residual is two rows, not six."""
+    groups: dict[tuple[int, str], list[Output]] = {}
+    for output in outputs:
+        groups.setdefault((output.target_id, output.name), []).append(output)
+    rows = []
+    for group in groups.values():
+        ranked = sorted(group, key=_play_rank)
+        rows.append(Stem(play=ranked[0], others=tuple(ranked[1:])))
+    return rows
 
 # Known AudioShake error messages and what the user can do about them.
 HINTS = (

@@ -31,6 +31,7 @@ from jobs.results import (
     output_download_name,
     parse_transcript,
     source_stem,
+    stem_rows,
     target_hint,
     task_zip_stream,
     without_costs,
@@ -79,11 +80,13 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         target.hint = target_hint(target, url_source=bool(task.source_url))
         target.late = is_target_late(task, target, now)
         target.label = names.get(target.model, target.model)
-    stems = [
-        o
-        for o in outputs
-        if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
-    ]
+    stems = stem_rows(
+        [
+            o
+            for o in outputs
+            if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
+        ]
+    )
     health = poller_health(now=now)
     stalled = stalled_submission(task, now=now)
     return {
@@ -98,7 +101,7 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         "mirroring": mirroring,
         "polling": not task.is_finished or mirroring,
         "stems": stems,
-        "comparable": comparable_models(task, stems),
+        "comparable": comparable_models(task, [stem.play for stem in stems]),
         "health": health,
         "cost": task.remote_cost if show_costs else None,
         "show_costs": show_costs,

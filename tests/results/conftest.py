@@ -80,3 +80,26 @@ def task_factory(member: User, project: Project):
         return make_task(**kwargs)
 
     return factory
+
+
+def add_output(target: Target, name: str, fmt: str, data: bytes | None = None) -> Output:
+    """A kept output `name.fmt` of `target` (WAV bytes unless `data` is given)."""
+    data = wav_bytes() if data is None else data
+    output = Output(target=target, name=name, format=fmt, remote_link="https://x/y")
+    output.file.save(f"{name}.{fmt}", ContentFile(data), save=False)
+    output.size_bytes = len(data)
+    output.mirror_state = Output.MirrorState.MIRRORED
+    output.mirrored_at = timezone.now()
+    output.save()
+    return output
+
+
+def vocals_in_three_formats(task: Task) -> Target:
+    """Turn `task`'s vocals target into wav + mp3 + flac with residual: six kept outputs."""
+    target = task.targets.get(model="vocals")
+    Target.objects.filter(pk=target.pk).update(formats=["wav", "mp3", "flac"], residual=True)
+    for name in ("vocals", "vocals_residual"):
+        for fmt in ("mp3", "flac", "wav"):
+            if not Output.objects.filter(target=target, name=name, format=fmt).exists():
+                add_output(target, name, fmt)
+    return target

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
 from jobs.progress import task_changed
+from jobs.results import stem_rows
+from tests.results.conftest import vocals_in_three_formats
 
 pytestmark = pytest.mark.django_db
 
@@ -346,3 +348,29 @@ def test_clock_filter(seconds, text):
     from jobs.templatetags.results import clock
 
     assert clock(seconds) == text
+
+
+def test_player_has_one_row_per_stem_played_in_its_best_format(member_client, task_factory):
+    """Vocals in wav + mp3 + flac with residual is two player rows (wav), mp3/flac download."""
+    task = task_factory(status="completed", mirrored=True, models=("vocals",))
+    target = vocals_in_three_formats(task)
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    player = body.split('id="stem-player"')[1]
+    assert player.count("<tr data-stem>") == 2
+    played = re.findall(r'<audio preload="metadata" src="([^"]+)"', player)
+    wavs = Output.objects.filter(target=target, format="wav").order_by("name")
+    assert played == [reverse("jobs:output_play", args=[o.pk]) for o in wavs]
+    for other in Output.objects.filter(target=target).exclude(format="wav"):
+        assert reverse("jobs:output_download", args=[other.pk]) in player
+        assert reverse("jobs:output_play", args=[other.pk]) not in player
+
+
+def test_player_prefers_lossless_over_mp3():
+    """wav > flac > aiff > mp3 > mp4, whatever order the outputs come in."""
+    outputs = [
+        Output(pk=n, target_id=1, name="drums", format=fmt)
+        for n, fmt in enumerate(("mp3", "aiff", "flac"))
+    ]
+    (row,) = stem_rows(outputs)
+    assert row.play.format == "flac"
+    assert [o.format for o in row.others] == ["aiff", "mp3"]

@@ -1,0 +1,50 @@
+"""In Chromium at phone width (390 px) and desktop width: what a new user met on the task page
+(issue 17): one player row per stem, text-only tasks, re-runs that fixed the failures."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobs.models import Task
+from tests.results.conftest import vocals_in_three_formats
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def page_width(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_stem_player_plays_each_stem_once(
+    logged_in_page: Page,
+    live_server: object,
+    task_factory: Callable[..., Task],
+    viewport: dict,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """Vocals in three formats with residual: two rows (wav), the mp3/flac download links."""
+    task = task_factory(status="completed", mirrored=True, models=("vocals",))
+    vocals_in_three_formats(task)
+    page = logged_in_page
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{task.get_absolute_url()}")
+    player = page.locator("#stem-player")
+    expect(player.get_by_role("button", name="Play all")).to_be_visible()
+    expect(player.locator("[data-stem]")).to_have_count(2)
+    sources = player.locator("[data-stem] audio").evaluate_all("els => els.map(a => a.src)")
+    assert len(set(sources)) == 2
+    for fmt in ("mp3", "flac"):
+        for name in ("vocals", "vocals_residual"):
+            link = player.get_by_role("link", name=f"Download {name}.{fmt}")
+            expect(link).to_be_visible()
+            box = link.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= viewport["width"]
+    screenshot(page, f"player-{viewport['width']}")
+    assert page_width(page) <= viewport["width"]
