@@ -85,7 +85,8 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
             o
             for o in outputs
             if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
-        ]
+        ],
+        names,
     )
     health = poller_health(now=now)
     stalled = stalled_submission(task, now=now)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
 from jobs.progress import task_changed
 from jobs.results import stem_rows
-from tests.results.conftest import vocals_in_three_formats
+from tests.results.conftest import add_output, vocals_in_three_formats
 
 pytestmark = pytest.mark.django_db
 
@@ -367,10 +367,24 @@ def test_player_has_one_row_per_stem_played_in_its_best_format(member_client, ta
 
 def test_player_prefers_lossless_over_mp3():
     """wav > flac > aiff > mp3 > mp4, whatever order the outputs come in."""
+    target = Target(pk=1, model="drums")
     outputs = [
-        Output(pk=n, target_id=1, name="drums", format=fmt)
+        Output(pk=n, target=target, name="drums", format=fmt)
         for n, fmt in enumerate(("mp3", "aiff", "flac"))
     ]
     (row,) = stem_rows(outputs)
     assert row.play.format == "flac"
     assert [o.format for o in row.others] == ["aiff", "mp3"]
+    assert row.label == "Drums"
+
+
+def test_compare_candidates_are_labelled_by_output_name(member_client, task_factory):
+    """A/B candidates vocals and vocals_residual read differently, the same name first."""
+    first = task_factory(status="completed", mirrored=True, models=("vocals",))
+    second = task_factory(status="completed", mirrored=True, models=("vocals",))
+    add_output(second.targets.get(), "vocals_residual", "wav")
+    a = Output.objects.get(target__task=first, name="vocals")
+    body = member_client.get(reverse("jobs:output_compare", args=[a.pk])).content.decode()
+    options = re.findall(r"<option [^>]*>([^<]*)</option>", body)
+    assert [o.split(" · ")[1] for o in options] == ["Vocals", "Vocals residual"]
+    assert "<h1>A/B: Vocals</h1>" in body

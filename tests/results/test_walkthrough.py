@@ -5,10 +5,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from jobs.models import Task
-from tests.results.conftest import vocals_in_three_formats
+from jobs.models import Output, Task
+from tests.results.conftest import add_output, vocals_in_three_formats
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,4 +48,30 @@ def test_stem_player_plays_each_stem_once(
             assert box is not None
             assert box["x"] + box["width"] <= viewport["width"]
     screenshot(page, f"player-{viewport['width']}")
+    assert page_width(page) <= viewport["width"]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_compare_candidates_can_be_told_apart(
+    logged_in_page: Page,
+    live_server: object,
+    task_factory: Callable[..., Task],
+    viewport: dict,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """The A/B choices name each output (Vocals, Vocals residual), and the page fits."""
+    first = task_factory(status="completed", mirrored=True, models=("vocals",))
+    second = task_factory(status="completed", mirrored=True, models=("vocals",))
+    residual = add_output(second.targets.get(), "vocals_residual", "wav")
+    a = Output.objects.get(target__task=first, name="vocals")
+    page = logged_in_page
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{reverse('jobs:output_compare', args=[a.pk])}?with={residual.pk}")
+    choices = page.get_by_label("Compare with").locator("option")
+    expect(choices).to_have_count(2)
+    labels = choices.all_text_contents()
+    assert "Vocals residual" in labels[1]
+    assert "Vocals residual" not in labels[0]
+    expect(page.get_by_role("button", name=f"B: task {second.pk} · Vocals residual")).to_be_visible()
+    screenshot(page, f"compare-{viewport['width']}")
     assert page_width(page) <= viewport["width"]
