@@ -88,6 +88,11 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         ],
         names,
     )
+    # Whether any target asked for an audio format: a transcription-only task never has
+    # anything to play, and its Listen card says so instead of waiting for stems.
+    audio_expected = any(set(t.formats) & AUDIO_FORMATS for t in targets) or any(
+        o.format in AUDIO_FORMATS for o in outputs
+    )
     health = poller_health(now=now)
     stalled = stalled_submission(task, now=now)
     return {
@@ -102,6 +107,8 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         "mirroring": mirroring,
         "polling": not task.is_finished or mirroring,
         "stems": stems,
+        "audio_expected": audio_expected,
+        "kept": any(o.file and o.mirror_state == Output.MirrorState.MIRRORED for o in outputs),
         "comparable": comparable_models(task, [stem.play for stem in stems]),
         "health": health,
         "cost": task.remote_cost if show_costs else None,

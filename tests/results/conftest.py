@@ -103,3 +103,14 @@ def vocals_in_three_formats(task: Task) -> Target:
             if not Output.objects.filter(target=target, name=name, format=fmt).exists():
                 add_output(target, name, fmt)
     return target
+
+
+def text_only(task: Task) -> Task:
+    """Make `task`'s targets transcriptions in json + txt, their outputs text files."""
+    for target in task.targets.all():
+        Target.objects.filter(pk=target.pk).update(formats=["json", "txt"])
+        for output in target.outputs.all():
+            Output.objects.filter(pk=output.pk).update(format="json")
+            if output.mirror_state == Output.MirrorState.MIRRORED:
+                add_output(target, output.name, "txt", b"hello world\n")
+    return task

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
 from jobs.progress import task_changed
 from jobs.results import stem_rows
-from tests.results.conftest import add_output, vocals_in_three_formats
+from tests.results.conftest import add_output, text_only, vocals_in_three_formats
 
 pytestmark = pytest.mark.django_db
 
@@ -388,3 +388,27 @@ def test_compare_candidates_are_labelled_by_output_name(member_client, task_fact
     options = re.findall(r"<option [^>]*>([^<]*)</option>", body)
     assert [o.split(" · ")[1] for o in options] == ["Vocals", "Vocals residual"]
     assert "<h1>A/B: Vocals</h1>" in body
+
+
+def test_text_only_task_offers_its_zip_and_says_there_is_nothing_to_play(
+    member_client, task_factory
+):
+    """A completed transcription-only task: a ZIP of its text files, no waiting Listen card."""
+    task = text_only(task_factory(models=("transcription",), status="completed", mirrored=True))
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "Download all (ZIP)" in body
+    assert "Nothing to listen to: this task made text only." in body
+    assert "The stems appear here" not in body
+    response = member_client.get(reverse("jobs:task_zip", args=[task.pk]))
+    names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    assert "song - transcription.json" in names
+    assert "song - transcription.txt" in names
+
+
+def test_finished_task_without_kept_stems_does_not_wait(member_client, task_factory):
+    """Every audio target failed: the Listen card says nothing was kept, and no ZIP."""
+    task = task_factory(status="error")
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "Nothing to listen to: no stem of this task was kept" in body
+    assert "The stems appear here" not in body
+    assert "Download all (ZIP)" not in body

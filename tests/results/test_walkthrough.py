@@ -9,7 +9,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from jobs.models import Output, Task
-from tests.results.conftest import add_output, vocals_in_three_formats
+from tests.results.conftest import add_output, text_only, vocals_in_three_formats
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -75,3 +75,27 @@ def test_compare_candidates_can_be_told_apart(
     expect(page.get_by_role("button", name=f"B: task {second.pk} · Vocals residual")).to_be_visible()
     screenshot(page, f"compare-{viewport['width']}")
     assert page_width(page) <= viewport["width"]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_text_only_task_has_its_zip_and_no_waiting_player(
+    logged_in_page: Page,
+    live_server: object,
+    task_factory: Callable[..., Task],
+    viewport: dict,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """A completed transcription: "Download all (ZIP)" on screen, Listen says text only."""
+    task = text_only(task_factory(models=("transcription",), status="completed", mirrored=True))
+    page = logged_in_page
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{task.get_absolute_url()}")
+    zip_link = page.locator("#task-actions").get_by_role("link", name="Download all (ZIP)")
+    expect(zip_link).to_be_visible()
+    expect(page.locator("#stem-player")).to_contain_text("this task made text only")
+    expect(page.locator("#stem-player")).not_to_contain_text("appear here")
+    screenshot(page, f"text-only-{viewport['width']}")
+    assert page_width(page) <= viewport["width"]
+    with page.expect_download() as info:
+        zip_link.click()
+    assert info.value.suggested_filename.endswith(".zip")
