@@ -177,11 +177,12 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
     rows = []
     for output in outputs:
         target = output.target
+        source = target.task  # `task` itself, or in a combined ZIP the re-run it comes from
         rows.append(
             {
                 "file": output_download_name(output),
-                "task": task.pk,
-                "remote_task": task.remote_id or "",
+                "task": source.pk,
+                "remote_task": source.remote_id or "",
                 "model": target.model,
                 "variant": target.variant,
                 "output": output.name,
@@ -192,9 +193,9 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
                     if getattr(requested_by, "sees_costs", False)
                     else {}
                 ),
-                "submitted_by": task.created_by.get_username(),
-                "submitted_at": task.created_at.isoformat(),
-                "completed_at": task.completed_at.isoformat() if task.completed_at else "",
+                "submitted_by": source.created_by.get_username(),
+                "submitted_at": source.created_at.isoformat(),
+                "completed_at": source.completed_at.isoformat() if source.completed_at else "",
             }
         )
     return rows

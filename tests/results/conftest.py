@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from jobs.models import Output, SubmissionState, Target, Task
+from jobs.progress import task_changed
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
@@ -114,3 +115,23 @@ def text_only(task: Task) -> Task:
             if output.mirror_state == Output.MirrorState.MIRRORED:
                 add_output(target, output.name, "txt", b"hello world\n")
     return task
+
+
+def fixed_by_rerun(
+    task_factory: object, *, fixed: tuple[str, ...] = ("drums", "bass")
+) -> tuple[Task, Task]:
+    """A task whose vocals completed and drums and bass failed, and a re-run of its failed
+    targets in which those of `fixed` completed (kept) and the others failed again."""
+    original = task_factory(status="completed", mirrored=True, models=("vocals", "drums", "bass"))
+    Target.objects.filter(task=original, model__in=("drums", "bass")).update(
+        status="error", error_message="Error fetching or processing asset", cost=None
+    )
+    Output.objects.filter(target__task=original, target__model__in=("drums", "bass")).delete()
+    rerun = task_factory(status="completed", mirrored=True, models=("drums", "bass"))
+    Task.objects.filter(pk=rerun.pk).update(rerun_of=original, attempt=2)
+    Target.objects.filter(task=rerun).exclude(model__in=fixed).update(status="error", cost=None)
+    Output.objects.filter(target__task=rerun).exclude(target__model__in=fixed).delete()
+    task_changed([original.pk, rerun.pk])
+    original.refresh_from_db()
+    rerun.refresh_from_db()
+    return original, rerun

@@ -18,7 +18,13 @@ from django.utils import timezone
 from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
 from jobs.progress import task_changed
 from jobs.results import stem_rows
-from tests.results.conftest import add_output, text_only, vocals_in_three_formats
+from jobs.services.tasks import rerun_targets
+from tests.results.conftest import (
+    add_output,
+    fixed_by_rerun,
+    text_only,
+    vocals_in_three_formats,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -412,3 +418,45 @@ def test_finished_task_without_kept_stems_does_not_wait(member_client, task_fact
     assert "Nothing to listen to: no stem of this task was kept" in body
     assert "The stems appear here" not in body
     assert "Download all (ZIP)" not in body
+
+
+def test_failures_fixed_by_a_rerun_show_the_rerun_instead(member_client, task_factory):
+    """After a re-run completed both failed targets: its state in place of "Completed with
+    errors", no "Re-run 2 failed targets", and the combined ZIP as the first action."""
+    original, rerun = fixed_by_rerun(task_factory)
+    assert original.state == "partial"  # the stored state keeps its own rule
+    body = member_client.get(reverse("jobs:task_detail", args=[original.pk])).content.decode()
+    header = body.split('id="task-state"')[1].split("</span>")[0]
+    assert f"Failures fixed by re-run #{rerun.pk}" in header
+    assert "Completed with errors" not in header
+    assert "failed target" not in body.split('id="task-actions"')[1].split("</div>")[0]
+    assert "?failed_only=1" not in body
+    assert reverse("jobs:task_combined_zip", args=[original.pk]) in body
+    assert "Download with re-run fixes (ZIP)" in body
+
+
+def test_combined_zip_has_the_latest_good_output_of_each_target(member_client, task_factory):
+    """The original's vocals and the re-run's drums and bass, each row naming its task."""
+    original, rerun = fixed_by_rerun(task_factory)
+    response = member_client.get(reverse("jobs:task_combined_zip", args=[original.pk]))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    tasks = {f["model"]: f["task"] for f in manifest["files"]}
+    assert tasks == {"vocals": original.pk, "drums": rerun.pk, "bass": rerun.pk}
+    assert "song - drums.wav" in archive.namelist()
+    nothing = task_factory(status="completed", mirrored=True)
+    assert member_client.get(reverse("jobs:task_combined_zip", args=[nothing.pk])).status_code == 404
+
+
+def test_partly_fixed_failures_offer_only_the_rest(member_client, task_factory):
+    """A re-run fixed drums, not bass: "Re-run 1 failed target" (bass only), the task's own
+    state and the re-run's next to it."""
+    original, rerun = fixed_by_rerun(task_factory, fixed=("drums",))
+    body = member_client.get(reverse("jobs:task_detail", args=[original.pk])).content.decode()
+    header = body.split('id="task-state"')[1].split("</h1>")[0]
+    assert "Completed with errors" in header
+    assert f"Re-run #{rerun.pk}: Completed with errors" in header
+    assert "Re-run 1 failed target</a>" in body
+    assert "(1 fixed by re-run)" in body
+    assert [t.model for t in rerun_targets(task=original, failed_only=True)] == ["bass"]

@@ -9,7 +9,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from jobs.models import Output, Task
-from tests.results.conftest import add_output, text_only, vocals_in_three_formats
+from tests.results.conftest import add_output, fixed_by_rerun, text_only, vocals_in_three_formats
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,3 +99,32 @@ def test_text_only_task_has_its_zip_and_no_waiting_player(
     with page.expect_download() as info:
         zip_link.click()
     assert info.value.suggested_filename.endswith(".zip")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_failures_fixed_by_rerun_lead_to_the_rerun_and_the_combined_zip(
+    logged_in_page: Page,
+    live_server: object,
+    task_factory: Callable[..., Task],
+    viewport: dict,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """The original says its failures were fixed (a link to the re-run), offers no re-run of
+    them, and its first action is the combined ZIP; everything fits the screen."""
+    original, rerun = fixed_by_rerun(task_factory)
+    page = logged_in_page
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{original.get_absolute_url()}")
+    state = page.locator("#task-state")
+    expect(state).to_have_text(f"Failures fixed by re-run #{rerun.pk}")
+    actions = page.locator("#task-actions")
+    expect(actions.get_by_role("link", name="failed target")).to_have_count(0)
+    combined = actions.get_by_role("link").first
+    expect(combined).to_have_text("Download with re-run fixes (ZIP)")
+    screenshot(page, f"fixed-{viewport['width']}")
+    assert page_width(page) <= viewport["width"]
+    with page.expect_download() as info:
+        combined.click()
+    assert info.value.suggested_filename.endswith("with re-runs.zip")
+    state.get_by_role("link").click()
+    expect(page).to_have_url(f"{live_server.url}{rerun.get_absolute_url()}")
