@@ -61,6 +61,7 @@ def stem_rows(outputs: list[Output], names: dict[str, str] | None = None) -> lis
         rows.append(Stem(play=ranked[0], others=tuple(ranked[1:]), label=label))
     return rows
 
+
 # Known AudioShake error messages and what the user can do about them.
 HINTS = (
     (

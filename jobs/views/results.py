@@ -23,7 +23,6 @@ from jobs import outbox
 from jobs.audiofile import download_name
 from jobs.models import Output, Target, Task, WorkItem
 from jobs.ranged import ranged_file_response
-from jobs.services.tasks import RERUNNABLE_STATUSES, rerun_fixes
 from jobs.results import (
     AUDIO_FORMATS,
     comparable_models,
@@ -37,6 +36,7 @@ from jobs.results import (
     task_zip_stream,
     without_costs,
 )
+from jobs.services.tasks import RERUNNABLE_STATUSES, rerun_fixes
 from jobs.status import (
     PollerHealth,
     StalledSubmission,
@@ -116,9 +116,11 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         "fixed_by": fixed_by,
         "all_fixed": bool(failed) and len(fixes) == failed,
         # The latest re-run while failures are left: its state is shown next to the task's.
-        "latest_rerun": task.reruns.only("pk", "attempt", "state").order_by("-attempt", "-pk").first()
-        if failed > len(fixes)
-        else None,
+        "latest_rerun": (
+            task.reruns.only("pk", "attempt", "state").order_by("-attempt", "-pk").first()
+            if failed > len(fixes)
+            else None
+        ),
         "audio_expected": audio_expected,
         "kept": any(o.file and o.mirror_state == Output.MirrorState.MIRRORED for o in outputs),
         "comparable": comparable_models(task, [stem.play for stem in stems]),
@@ -297,7 +299,7 @@ def task_combined_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     outputs = [
         o
         for t in task.targets.all()
-        for o in (fixes[t.pk] if t.pk in fixes else t).outputs.all()
+        for o in fixes.get(t.pk, t).outputs.all()
         if o.file and o.mirror_state == Output.MirrorState.MIRRORED
     ]
     if not outputs:

@@ -446,7 +446,8 @@ def test_combined_zip_has_the_latest_good_output_of_each_target(member_client, t
     assert tasks == {"vocals": original.pk, "drums": rerun.pk, "bass": rerun.pk}
     assert "song - drums.wav" in archive.namelist()
     nothing = task_factory(status="completed", mirrored=True)
-    assert member_client.get(reverse("jobs:task_combined_zip", args=[nothing.pk])).status_code == 404
+    url = reverse("jobs:task_combined_zip", args=[nothing.pk])
+    assert member_client.get(url).status_code == 404
 
 
 def test_partly_fixed_failures_offer_only_the_rest(member_client, task_factory):

@@ -72,7 +72,8 @@ def test_compare_candidates_can_be_told_apart(
     labels = choices.all_text_contents()
     assert "Vocals residual" in labels[1]
     assert "Vocals residual" not in labels[0]
-    expect(page.get_by_role("button", name=f"B: task {second.pk} · Vocals residual")).to_be_visible()
+    b_button = page.get_by_role("button", name=f"B: task {second.pk} · Vocals residual")
+    expect(b_button).to_be_visible()
     screenshot(page, f"compare-{viewport['width']}")
     assert page_width(page) <= viewport["width"]
 
