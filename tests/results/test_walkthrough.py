@@ -1,5 +1,6 @@
 """In Chromium at phone width (390 px) and desktop width: what a new user met on the task page
-(issue 17): one player row per stem, text-only tasks, re-runs that fixed the failures."""
+(issue 17): one player row per stem, A/B labels, text-only tasks, re-runs that fixed the
+failures, the metadata counter's limit."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from jobs.catalogue import seed_fallback
 from jobs.models import Output, Task
 from tests.results.conftest import add_output, fixed_by_rerun, text_only, vocals_in_three_formats
 
@@ -129,3 +131,29 @@ def test_failures_fixed_by_rerun_lead_to_the_rerun_and_the_combined_zip(
     assert info.value.suggested_filename.endswith("with re-runs.zip")
     state.get_by_role("link").click()
     expect(page).to_have_url(f"{live_server.url}{rerun.get_absolute_url()}")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_metadata_counter_explains_its_limit(
+    logged_in_page: Page,
+    live_server: object,
+    viewport: dict,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    """Typing updates "n / 4,041 characters"; the reason for 4,041 stays next to it, on screen."""
+    seed_fallback()
+    page = logged_in_page
+    page.set_viewport_size(viewport)
+    page.goto(f"{live_server.url}{reverse('jobs:task_create')}")
+    page.get_by_label("Metadata").fill("client: ACME")
+    expect(page.locator("#metadata-count")).to_have_text("12 / 4,041 characters")
+    note = page.locator("#metadata-limit-note")
+    expect(note).to_have_text(
+        "(4,041 of AudioShake's 4,096: 55 are kept for the marker that prevents double charges)"
+    )
+    box = note.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= viewport["width"]
+    note.scroll_into_view_if_needed()
+    screenshot(page, f"metadata-{viewport['width']}")
+    assert page_width(page) <= viewport["width"]
