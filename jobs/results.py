@@ -13,6 +13,54 @@ from jobs.models import Output, RemoteModel, Task
 from shakeweb.spreadsheet import neutralise
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
+# The format a stem is played in when a target asked for several: lossless first.
+PLAY_PREFERENCE = ("wav", "flac", "aiff", "mp3", "mp4")
+
+
+@dataclass(frozen=True)
+class Stem:
+    """One row of the stem player: an output name of a target, played in its best format
+    (`play`), with the same stem's other formats (`others`) offered as downloads only."""
+
+    play: Output
+    others: tuple[Output, ...]
+    label: str = ""
+
+
+def _play_rank(output: Output) -> int:
+    fmt = output.format.lower()
+    return PLAY_PREFERENCE.index(fmt) if fmt in PLAY_PREFERENCE else len(PLAY_PREFERENCE)
+
+
+def output_label(output: Output, names: dict[str, str]) -> str:
+    """An output as people read it, by its own name: "Vocals", "Vocals residual", "Speaker 1"
+    (the model's display name from `names` where the name starts with the model's key), with
+    the target's variant in brackets."""
+    model = output.target.model
+    display = names.get(model, model.replace("_", " ").capitalize())
+    if output.name == model:
+        label = display
+    elif output.name.startswith(f"{model}_"):
+        label = f"{display} {output.name[len(model) + 1 :].replace('_', ' ')}"
+    else:
+        label = output.name.replace("_", " ").capitalize()
+    return f"{label} ({output.target.variant})" if output.target.variant else label
+
+
+def stem_rows(outputs: list[Output], names: dict[str, str] | None = None) -> list[Stem]:
+    """Group kept audio outputs into one player row per (target, output name), in the order
+    they come: a Vocals target with wav + mp3 + flac and residual is two rows, not six. Each
+    row is labelled by `output_label` (`names`: the models' display names)."""
+    groups: dict[tuple[int, str], list[Output]] = {}
+    for output in outputs:
+        groups.setdefault((output.target_id, output.name), []).append(output)
+    rows = []
+    for group in groups.values():
+        ranked = sorted(group, key=_play_rank)
+        label = output_label(ranked[0], names or {})
+        rows.append(Stem(play=ranked[0], others=tuple(ranked[1:]), label=label))
+    return rows
+
 
 # Known AudioShake error messages and what the user can do about them.
 HINTS = (
@@ -130,11 +178,12 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
     rows = []
     for output in outputs:
         target = output.target
+        source = target.task  # `task` itself, or in a combined ZIP the re-run it comes from
         rows.append(
             {
                 "file": output_download_name(output),
-                "task": task.pk,
-                "remote_task": task.remote_id or "",
+                "task": source.pk,
+                "remote_task": source.remote_id or "",
                 "model": target.model,
                 "variant": target.variant,
                 "output": output.name,
@@ -145,9 +194,9 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
                     if getattr(requested_by, "sees_costs", False)
                     else {}
                 ),
-                "submitted_by": task.created_by.get_username(),
-                "submitted_at": task.created_at.isoformat(),
-                "completed_at": task.completed_at.isoformat() if task.completed_at else "",
+                "submitted_by": source.created_by.get_username(),
+                "submitted_at": source.created_at.isoformat(),
+                "completed_at": source.completed_at.isoformat() if source.completed_at else "",
             }
         )
     return rows
@@ -208,7 +257,9 @@ def _zip_time(task: Task) -> tuple[int, int, int, int, int, int]:
 
 
 def compare_candidates(output: Output) -> list[Output]:
-    """Kept outputs of the same stem (model family, format) from other tasks on the same source."""
+    """Kept outputs of the same stem (model family) from other tasks on the same source, the
+    ones of the same output name first (vocals before vocals_residual for a vocals stem), each
+    with its `label` (`output_label`) so that candidates can be told apart."""
     task = output.target.task
     base_model = output.target.model
     family = {base_model, base_model.split("_")[0]}
@@ -220,7 +271,12 @@ def compare_candidates(output: Output) -> list[Output]:
         queryset = queryset.filter(target__task__source_asset_id=task.source_asset_id)
     else:
         queryset = queryset.filter(target__task__source_url=task.source_url)
-    return list(queryset.exclude(pk=output.pk).order_by("-target__task__created_at")[:50])
+    candidates = list(queryset.exclude(pk=output.pk).order_by("-target__task__created_at")[:50])
+    names = model_names({c.target.model for c in candidates} | {base_model})
+    output.label = output_label(output, names)
+    for candidate in candidates:
+        candidate.label = output_label(candidate, names)
+    return sorted(candidates, key=lambda c: c.name != output.name)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -279,6 +280,9 @@ class TaskCreateForm(forms.Form):
         super().__init__(data, initial=state.initial() if state else None, label_suffix="")
         self.catalogue = catalogue
         self.metadata_limit = metadata_limit()
+        # AudioShake's own limit and the marker's share of it, said next to the counter.
+        self.metadata_max = settings.AUDIOSHAKE_METADATA_MAX
+        self.metadata_marker = self.metadata_max - self.metadata_limit
         selected = data.get("asset") if data is not None else (state.asset if state else None)
         self.fields["asset"].queryset = file_assets(selected=selected)
         self.fields["url_asset"].queryset = url_assets()

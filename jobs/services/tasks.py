@@ -403,11 +403,42 @@ RERUNNABLE_STATUSES = (TargetStatus.ERROR, TargetStatus.CANCELLED)
 
 
 def rerun_targets(*, task: Task, failed_only: bool) -> list[Target]:
-    """The targets a re-run copies: all of them, or those that failed or were never sent."""
+    """The targets a re-run copies: all of them, or those that failed or were never sent and
+    that no re-run has completed since (`rerun_fixes`)."""
     targets = list(task.targets.select_related("transcript_asset").order_by("position", "id"))
     if failed_only:
-        targets = [t for t in targets if t.status in RERUNNABLE_STATUSES]
+        fixed = rerun_fixes(task=task)
+        targets = [t for t in targets if t.status in RERUNNABLE_STATUSES and t.pk not in fixed]
     return targets
+
+
+def rerun_fixes(*, task: Task) -> dict[int, Target]:
+    """For each failed (or never sent) target of `task`, the latest completed target of the
+    same model and variant in a re-run of it, with its task (`.task`) and outputs prefetched:
+    {failed target's pk: the re-run's target}. Reads `task.targets.all()` (prefetched on the
+    task page) and, only when something failed, one query for the re-runs' targets and one
+    for their outputs. Remembered on `task`: the page and its buttons ask twice. Presentation
+    only: the task's own state (`jobs.progress`) stays what its own targets say."""
+    cached = getattr(task, "_rerun_fixes", None)
+    if cached is not None:
+        return cached
+    failed = [t for t in task.targets.all() if t.status in RERUNNABLE_STATUSES]
+    fixes: dict[int, Target] = {}
+    if failed:
+        done = (
+            Target.objects.filter(
+                task__rerun_of=task,
+                status=TargetStatus.COMPLETED,
+                model__in={t.model for t in failed},
+            )
+            .select_related("task__created_by", "task__project")
+            .prefetch_related("outputs")
+            .order_by("task__created_at", "task_id", "position", "id")
+        )
+        latest = {(t.model, t.variant): t for t in done}  # later re-runs win
+        fixes = {f.pk: latest[f.model, f.variant] for f in failed if (f.model, f.variant) in latest}
+    task._rerun_fixes = fixes
+    return fixes
 
 
 def task_source_in_library(*, task: Task) -> Asset | None:

@@ -7,7 +7,12 @@ from django import template
 
 from jobs.catalogue import variant_label
 from jobs.models import STATE_LABELS, RemoteModel, Task
-from jobs.services.tasks import BUDGET_WARNING_RATIO, RERUNNABLE_STATUSES, credits_text
+from jobs.services.tasks import (
+    BUDGET_WARNING_RATIO,
+    RERUNNABLE_STATUSES,
+    credits_text,
+    rerun_fixes,
+)
 from shakeweb.formatting import clock
 
 register = template.Library()
@@ -72,5 +77,11 @@ def task_badge(task: Task) -> dict[str, str]:
 
 @register.filter
 def rerunnable_count(task: Task) -> int:
-    """How many targets a "re-run failed targets" would send again (uses prefetched targets)."""
-    return sum(1 for target in task.targets.all() if target.status in RERUNNABLE_STATUSES)
+    """How many targets a "re-run failed targets" would send again: those that failed or were
+    never sent, less those a re-run has completed since (uses prefetched targets)."""
+    fixed = rerun_fixes(task=task)
+    return sum(
+        1
+        for target in task.targets.all()
+        if target.status in RERUNNABLE_STATUSES and target.pk not in fixed
+    )

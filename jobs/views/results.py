@@ -31,10 +31,12 @@ from jobs.results import (
     output_download_name,
     parse_transcript,
     source_stem,
+    stem_rows,
     target_hint,
     task_zip_stream,
     without_costs,
 )
+from jobs.services.tasks import RERUNNABLE_STATUSES, rerun_fixes
 from jobs.status import (
     PollerHealth,
     StalledSubmission,
@@ -75,15 +77,27 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
     done = sum(1 for t in targets if t.status == "completed")
     errors = sum(1 for t in targets if t.status == "error")
     names = model_names({t.model for t in targets})
+    fixes = rerun_fixes(task=task)
     for target in targets:
         target.hint = target_hint(target, url_source=bool(task.source_url))
         target.late = is_target_late(task, target, now)
         target.label = names.get(target.model, target.model)
-    stems = [
-        o
-        for o in outputs
-        if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
-    ]
+        target.fixed_by = fixes[target.pk].task if target.pk in fixes else None
+    failed = sum(1 for t in targets if t.status in RERUNNABLE_STATUSES)
+    fixed_by = sorted({f.task for f in fixes.values()}, key=lambda t: t.pk)
+    stems = stem_rows(
+        [
+            o
+            for o in outputs
+            if o.format in AUDIO_FORMATS and o.mirror_state == Output.MirrorState.MIRRORED
+        ],
+        names,
+    )
+    # Whether any target asked for an audio format: a transcription-only task never has
+    # anything to play, and its Listen card says so instead of waiting for stems.
+    audio_expected = any(set(t.formats) & AUDIO_FORMATS for t in targets) or any(
+        o.format in AUDIO_FORMATS for o in outputs
+    )
     health = poller_health(now=now)
     stalled = stalled_submission(task, now=now)
     return {
@@ -98,7 +112,18 @@ def _status_context(task: Task, *, show_costs: bool) -> dict:
         "mirroring": mirroring,
         "polling": not task.is_finished or mirroring,
         "stems": stems,
-        "comparable": comparable_models(task, stems),
+        "fixes": fixes,
+        "fixed_by": fixed_by,
+        "all_fixed": bool(failed) and len(fixes) == failed,
+        # The latest re-run while failures are left: its state is shown next to the task's.
+        "latest_rerun": (
+            task.reruns.only("pk", "attempt", "state").order_by("-attempt", "-pk").first()
+            if failed > len(fixes)
+            else None
+        ),
+        "audio_expected": audio_expected,
+        "kept": any(o.file and o.mirror_state == Output.MirrorState.MIRRORED for o in outputs),
+        "comparable": comparable_models(task, [stem.play for stem in stems]),
         "health": health,
         "cost": task.remote_cost if show_costs else None,
         "show_costs": show_costs,
@@ -263,6 +288,31 @@ def task_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
+def task_combined_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The latest good output of each target in one ZIP: the task's own completed targets,
+    and for a failed one the outputs of the re-run that completed it (`rerun_fixes`); each
+    manifest row names the task its file comes from."""
+    task = _task_with_targets(pk)
+    fixes = rerun_fixes(task=task)
+    if not fixes:
+        raise Http404("No re-run of this task completed a failed target.")
+    outputs = [
+        o
+        for t in task.targets.all()
+        for o in fixes.get(t.pk, t).outputs.all()
+        if o.file and o.mirror_state == Output.MirrorState.MIRRORED
+    ]
+    if not outputs:
+        raise Http404("No output of this task or its re-runs is kept yet.")
+    response = StreamingHttpResponse(
+        task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
+    )
+    name = download_name(f"{source_stem(task)} - task {task.pk} with re-runs.zip", "zip")
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+@require_GET
 def output_compare(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A/B: this output against the same stem from another task, played in sync."""
     output = _mirrored_output(pk)
@@ -315,6 +365,7 @@ def output_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("tasks/<int:pk>/", task_detail, name="task_detail"),
     path("tasks/<int:pk>/outputs.zip", task_zip, name="task_zip"),
+    path("tasks/<int:pk>/combined.zip", task_combined_zip, name="task_combined_zip"),
     path("outputs/<int:pk>/download/", output_download, name="output_download"),
     path("outputs/<int:pk>/play/", output_play, name="output_play"),
     path("outputs/<int:pk>/compare/", output_compare, name="output_compare"),

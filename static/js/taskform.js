@@ -8,7 +8,7 @@ function bindCounters(root) {
     const max = Number(output.dataset.max);
     const update = () => {
       const length = [...area.value.replace(/\r\n/g, "\n")].length;
-      output.textContent = `${length} / ${max} characters`;
+      output.textContent = `${length} / ${max.toLocaleString("en-US")} characters`;
       output.classList.toggle("over", length > max);
     };
     area.addEventListener("input", update);

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from jobs.models import Output, SubmissionState, Target, Task
+from jobs.progress import task_changed
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
@@ -80,3 +81,57 @@ def task_factory(member: User, project: Project):
         return make_task(**kwargs)
 
     return factory
+
+
+def add_output(target: Target, name: str, fmt: str, data: bytes | None = None) -> Output:
+    """A kept output `name.fmt` of `target` (WAV bytes unless `data` is given)."""
+    data = wav_bytes() if data is None else data
+    output = Output(target=target, name=name, format=fmt, remote_link="https://x/y")
+    output.file.save(f"{name}.{fmt}", ContentFile(data), save=False)
+    output.size_bytes = len(data)
+    output.mirror_state = Output.MirrorState.MIRRORED
+    output.mirrored_at = timezone.now()
+    output.save()
+    return output
+
+
+def vocals_in_three_formats(task: Task) -> Target:
+    """Turn `task`'s vocals target into wav + mp3 + flac with residual: six kept outputs."""
+    target = task.targets.get(model="vocals")
+    Target.objects.filter(pk=target.pk).update(formats=["wav", "mp3", "flac"], residual=True)
+    for name in ("vocals", "vocals_residual"):
+        for fmt in ("mp3", "flac", "wav"):
+            if not Output.objects.filter(target=target, name=name, format=fmt).exists():
+                add_output(target, name, fmt)
+    return target
+
+
+def text_only(task: Task) -> Task:
+    """Make `task`'s targets transcriptions in json + txt, their outputs text files."""
+    for target in task.targets.all():
+        Target.objects.filter(pk=target.pk).update(formats=["json", "txt"])
+        for output in target.outputs.all():
+            Output.objects.filter(pk=output.pk).update(format="json")
+            if output.mirror_state == Output.MirrorState.MIRRORED:
+                add_output(target, output.name, "txt", b"hello world\n")
+    return task
+
+
+def fixed_by_rerun(
+    task_factory: object, *, fixed: tuple[str, ...] = ("drums", "bass")
+) -> tuple[Task, Task]:
+    """A task whose vocals completed and drums and bass failed, and a re-run of its failed
+    targets in which those of `fixed` completed (kept) and the others failed again."""
+    original = task_factory(status="completed", mirrored=True, models=("vocals", "drums", "bass"))
+    Target.objects.filter(task=original, model__in=("drums", "bass")).update(
+        status="error", error_message="Error fetching or processing asset", cost=None
+    )
+    Output.objects.filter(target__task=original, target__model__in=("drums", "bass")).delete()
+    rerun = task_factory(status="completed", mirrored=True, models=("drums", "bass"))
+    Task.objects.filter(pk=rerun.pk).update(rerun_of=original, attempt=2)
+    Target.objects.filter(task=rerun).exclude(model__in=fixed).update(status="error", cost=None)
+    Output.objects.filter(target__task=rerun).exclude(target__model__in=fixed).delete()
+    task_changed([original.pk, rerun.pk])
+    original.refresh_from_db()
+    rerun.refresh_from_db()
+    return original, rerun

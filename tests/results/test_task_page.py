@@ -17,6 +17,14 @@ from django.utils import timezone
 
 from jobs.models import Output, PollerHeartbeat, Target, Task, WorkItem
 from jobs.progress import task_changed
+from jobs.results import stem_rows
+from jobs.services.tasks import rerun_targets
+from tests.results.conftest import (
+    add_output,
+    fixed_by_rerun,
+    text_only,
+    vocals_in_three_formats,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -346,3 +354,110 @@ def test_clock_filter(seconds, text):
     from jobs.templatetags.results import clock
 
     assert clock(seconds) == text
+
+
+def test_player_has_one_row_per_stem_played_in_its_best_format(member_client, task_factory):
+    """Vocals in wav + mp3 + flac with residual is two player rows (wav), mp3/flac download."""
+    task = task_factory(status="completed", mirrored=True, models=("vocals",))
+    target = vocals_in_three_formats(task)
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    player = body.split('id="stem-player"')[1]
+    assert player.count("<tr data-stem>") == 2
+    played = re.findall(r'<audio preload="metadata" src="([^"]+)"', player)
+    wavs = Output.objects.filter(target=target, format="wav").order_by("name")
+    assert played == [reverse("jobs:output_play", args=[o.pk]) for o in wavs]
+    for other in Output.objects.filter(target=target).exclude(format="wav"):
+        assert reverse("jobs:output_download", args=[other.pk]) in player
+        assert reverse("jobs:output_play", args=[other.pk]) not in player
+
+
+def test_player_prefers_lossless_over_mp3():
+    """wav > flac > aiff > mp3 > mp4, whatever order the outputs come in."""
+    target = Target(pk=1, model="drums")
+    outputs = [
+        Output(pk=n, target=target, name="drums", format=fmt)
+        for n, fmt in enumerate(("mp3", "aiff", "flac"))
+    ]
+    (row,) = stem_rows(outputs)
+    assert row.play.format == "flac"
+    assert [o.format for o in row.others] == ["aiff", "mp3"]
+    assert row.label == "Drums"
+
+
+def test_compare_candidates_are_labelled_by_output_name(member_client, task_factory):
+    """A/B candidates vocals and vocals_residual read differently, the same name first."""
+    first = task_factory(status="completed", mirrored=True, models=("vocals",))
+    second = task_factory(status="completed", mirrored=True, models=("vocals",))
+    add_output(second.targets.get(), "vocals_residual", "wav")
+    a = Output.objects.get(target__task=first, name="vocals")
+    body = member_client.get(reverse("jobs:output_compare", args=[a.pk])).content.decode()
+    options = re.findall(r"<option [^>]*>([^<]*)</option>", body)
+    assert [o.split(" · ")[1] for o in options] == ["Vocals", "Vocals residual"]
+    assert "<h1>A/B: Vocals</h1>" in body
+
+
+def test_text_only_task_offers_its_zip_and_says_there_is_nothing_to_play(
+    member_client, task_factory
+):
+    """A completed transcription-only task: a ZIP of its text files, no waiting Listen card."""
+    task = text_only(task_factory(models=("transcription",), status="completed", mirrored=True))
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "Download all (ZIP)" in body
+    assert "Nothing to listen to: this task made text only." in body
+    assert "The stems appear here" not in body
+    response = member_client.get(reverse("jobs:task_zip", args=[task.pk]))
+    names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    assert "song - transcription.json" in names
+    assert "song - transcription.txt" in names
+
+
+def test_finished_task_without_kept_stems_does_not_wait(member_client, task_factory):
+    """Every audio target failed: the Listen card says nothing was kept, and no ZIP."""
+    task = task_factory(status="error")
+    body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
+    assert "Nothing to listen to: no stem of this task was kept" in body
+    assert "The stems appear here" not in body
+    assert "Download all (ZIP)" not in body
+
+
+def test_failures_fixed_by_a_rerun_show_the_rerun_instead(member_client, task_factory):
+    """After a re-run completed both failed targets: its state in place of "Completed with
+    errors", no "Re-run 2 failed targets", and the combined ZIP as the first action."""
+    original, rerun = fixed_by_rerun(task_factory)
+    assert original.state == "partial"  # the stored state keeps its own rule
+    body = member_client.get(reverse("jobs:task_detail", args=[original.pk])).content.decode()
+    header = body.split('id="task-state"')[1].split("</span>")[0]
+    assert f"Failures fixed by re-run #{rerun.pk}" in header
+    assert "Completed with errors" not in header
+    assert "failed target" not in body.split('id="task-actions"')[1].split("</div>")[0]
+    assert "?failed_only=1" not in body
+    assert reverse("jobs:task_combined_zip", args=[original.pk]) in body
+    assert "Download with re-run fixes (ZIP)" in body
+
+
+def test_combined_zip_has_the_latest_good_output_of_each_target(member_client, task_factory):
+    """The original's vocals and the re-run's drums and bass, each row naming its task."""
+    original, rerun = fixed_by_rerun(task_factory)
+    response = member_client.get(reverse("jobs:task_combined_zip", args=[original.pk]))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    tasks = {f["model"]: f["task"] for f in manifest["files"]}
+    assert tasks == {"vocals": original.pk, "drums": rerun.pk, "bass": rerun.pk}
+    assert "song - drums.wav" in archive.namelist()
+    nothing = task_factory(status="completed", mirrored=True)
+    url = reverse("jobs:task_combined_zip", args=[nothing.pk])
+    assert member_client.get(url).status_code == 404
+
+
+def test_partly_fixed_failures_offer_only_the_rest(member_client, task_factory):
+    """A re-run fixed drums, not bass: "Re-run 1 failed target" (bass only), the task's own
+    state and the re-run's next to it."""
+    original, rerun = fixed_by_rerun(task_factory, fixed=("drums",))
+    body = member_client.get(reverse("jobs:task_detail", args=[original.pk])).content.decode()
+    header = body.split('id="task-state"')[1].split("</h1>")[0]
+    assert "Completed with errors" in header
+    assert f"Re-run #{rerun.pk}: Completed with errors" in header
+    assert "Re-run 1 failed target</a>" in body
+    assert "(1 fixed by re-run)" in body
+    assert [t.model for t in rerun_targets(task=original, failed_only=True)] == ["bass"]

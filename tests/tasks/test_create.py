@@ -30,6 +30,15 @@ def test_form_renders_with_the_catalogue_grouped(member_client: Client, project:
     assert 'name="form_token" value="' in html
 
 
+def test_metadata_counter_says_why_it_is_not_4096(member_client: Client, project: Project) -> None:
+    """Next to the counter: the user's share of AudioShake's 4,096 and the marker's 55."""
+    html = member_client.get(CREATE).content.decode()
+    assert "0 / 4,041 characters" in html
+    assert (
+        "(4,041 of AudioShake's 4,096: 55 are kept for the marker that prevents double charges)"
+    ) in html.replace("&#x27;", "'")
+
+
 def test_asset_query_preselects_source_and_project(
     member_client: Client, ready_asset: Asset
 ) -> None:
