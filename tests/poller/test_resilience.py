@@ -27,7 +27,9 @@ SANDBOX_DB = pytest.mark.django_db(databases=["default", "sandbox"], transaction
 
 @pytest.mark.django_db(transaction=True)
 def test_idle_poller_exits_within_a_second_of_sigterm(pollers) -> None:
-    """An idle poller stops at once on SIGTERM and marks its heartbeat stopped."""
+    """An idle poller stops at once on SIGTERM, well before its 5 s idle sleep would end (under
+    a loaded machine's scheduling a second is not always enough to start and write the
+    heartbeat), and marks its heartbeat stopped."""
     RemoteModel.objects.create(key="vocals", name="Vocals")  # no catalogue sync due
     poller = pollers("--name", "idle-one", POLLER_IDLE_SLEEP="5")
     poller.wait_for(lambda line: "event=started" in line)
@@ -38,7 +40,7 @@ def test_idle_poller_exits_within_a_second_of_sigterm(pollers) -> None:
     sent = time.monotonic()
     poller.signal(signal.SIGTERM)
     assert poller.proc.wait(timeout=5) == 0
-    assert time.monotonic() - sent < 1.0
+    assert time.monotonic() - sent < 2.5
     assert PollerHeartbeat.objects.get(name="idle-one").stopped_at is not None
 
 
