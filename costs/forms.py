@@ -9,9 +9,10 @@ from django.http import QueryDict
 
 from accounts.models import Project, User
 from costs.ledger import CHARGED_ERROR, LedgerFilters
-from costs.rollup import ledger_models
-from costs.services import GROUP_BY_CHOICES, add_months, month_start
+from costs.rollup import add_months, ledger_models
+from costs.services import GROUP_BY_CHOICES
 from jobs.models import TargetStatus
+from jobs.periods import month_start
 
 DEFAULT_MONTHS = 12  # the default period: this month and the 11 before it
 PERIOD_VALIDATORS = [

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from costs.services import USAGE_REFRESH_KEY, usage_snapshot_refresh
+from costs.usage import USAGE_REFRESH_KEY, usage_snapshot_refresh
 from jobs.engine import registry
 from jobs.engine.leases import Lease, Outcome, record
 from jobs.handlers.common import Client
@@ -15,7 +15,7 @@ from jobs.outbox import enqueue
 
 
 def usage_refresh(lease: Lease, client: Client) -> Outcome:
-    """`GET /tasks/statistics?name=usage` into the Costs page's snapshots (costs.services);
+    """`GET /tasks/statistics?name=usage` into the Costs page's snapshots (costs.usage);
     again after `POLLER_USAGE_REFRESH_SECONDS` (the page's button makes it due at once)."""
     months = usage_snapshot_refresh(client)
     outcome = Outcome.again(settings.POLLER_USAGE_REFRESH_SECONDS, f"{months} months")

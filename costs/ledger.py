@@ -61,7 +61,7 @@ _task_alive = TASK_ALIVE
 CHARGED_ERROR = "charged_error"
 # An errored target AudioShake charged nothing for billed no minutes either.
 BILLED = CHARGED & ~Q(status=TargetStatus.ERROR, cost__lte=0)
-# What AudioShake's usage statistics count: targets it completed (see costs.services).
+# What AudioShake's usage statistics count: targets it completed (see costs.usage).
 USAGE_COUNTED = Q(task__remote_id__isnull=False) & Q(status=TargetStatus.COMPLETED) & _task_alive
 
 

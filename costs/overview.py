@@ -7,21 +7,20 @@ from decimal import Decimal
 from django.utils.safestring import SafeString
 
 from costs import charts
+from costs.figures import PeriodFigures
 from costs.ledger import LedgerFilters
 from costs.services import (
     BudgetForecast,
     GroupRow,
     LedgerTotals,
     MonthlyByModel,
-    PeriodFigures,
-    UsageOverview,
     budget_forecasts,
     charged_errors,
     credits_by_month_and_model,
     ledger_groups,
     ledger_totals,
-    usage_comparison,
 )
+from costs.usage import UsageOverview, usage_comparison
 from jobs.models import Target
 
 MAX_SERIES = 7  # the biggest models get their own colour, the rest are stacked as "Other"

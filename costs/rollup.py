@@ -55,6 +55,7 @@ from costs.ledger import (
 )
 from costs.models import CostRollup, CostRollupTask
 from jobs.models import RemoteModel, Target, Task
+from jobs.periods import month_start
 
 Group = tuple[date, int, int]  # (first day of the UTC month, project pk, member pk)
 
@@ -327,3 +328,22 @@ def ledger_models() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return sorted({row[0] for row in cursor.fetchall()})
+
+
+def month_label(value: date | datetime) -> str:
+    return f"{value.year:04d}-{value.month:02d}"
+
+
+def add_months(value: date, months: int) -> date:
+    index = value.year * 12 + value.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> list[str]:
+    """Every `YYYY-MM` from `first`'s month to `last`'s month, inclusive."""
+    labels = []
+    current = month_start(first)
+    while current <= last:
+        labels.append(month_label(current))
+        current = add_months(current, 1)
+    return labels

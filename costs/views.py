@@ -14,7 +14,7 @@ from accounts.permissions import costs_required
 from costs.export import costs_csv, export_filename
 from costs.forms import CostFilterForm, ExportOptionsForm
 from costs.overview import cost_overview
-from costs.services import usage_refresh_request
+from costs.usage import usage_refresh_request
 
 
 @require_GET

@@ -450,7 +450,7 @@ class WorkItem(models.Model):
         TASK_REFRESH = "task_refresh", "Refresh task"
         CATALOGUE_SYNC = "catalogue_sync", "Sync model catalogue"
         OUTPUT_DOWNLOAD = "output_download", "Download output"
-        # costs: GET /tasks/statistics?name=usage -> costs.services.usage_snapshot_refresh
+        # costs: GET /tasks/statistics?name=usage -> costs.usage.usage_snapshot_refresh
         USAGE_REFRESH = "usage_refresh", "Refresh AudioShake usage figures"
 
     class State(models.TextChoices):

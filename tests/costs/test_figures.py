@@ -10,12 +10,7 @@ import pytest
 from accounts.models import Project, User
 from costs.export import LEDGER_HEADER, costs_csv, ledger_csv
 from costs.ledger import CHARGED_ERROR, LedgerFilters
-from costs.services import (
-    GroupRow,
-    credits_by_month_and_model,
-    ledger_groups,
-    ledger_totals,
-)
+from costs.services import GroupRow, credits_by_month_and_model, ledger_groups, ledger_totals
 from jobs.models import SubmissionState, TargetStatus
 from tests.costs.conftest import T, make_task, utc
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import Project, Role, User
 from costs.models import UsageSnapshot
-from costs.services import USAGE_REFRESH_KEY
+from costs.usage import USAGE_REFRESH_KEY
 from jobs.models import TargetStatus, WorkItem
 from tests.conftest import make_user
 from tests.costs.conftest import T, make_task, utc

@@ -17,18 +17,16 @@ from django.db.models import Count, Q, Sum
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Project, User
+from costs.figures import PeriodFigures, period_plan
 from costs.ledger import CHARGED_ERROR, LedgerFilters, ledger_targets, quantize_credits
 from costs.models import CostRollup, CostRollupTask
-from costs.rollup import month_of, rollup_rebuild
+from costs.rollup import month_label, month_of, rollup_rebuild
 from costs.services import (
     LedgerTotals,
-    PeriodFigures,
     charged_errors,
     credits_by_month_and_model,
     ledger_groups,
     ledger_totals,
-    month_label,
-    period_plan,
 )
 from jobs.models import SubmissionState, Target, TargetStatus, Task
 from jobs.progress import task_changed

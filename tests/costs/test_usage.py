@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from accounts.models import Project, User
 from costs.ledger import LedgerFilters
 from costs.models import UsageSnapshot
-from costs.services import USAGE_REFRESH_KEY, usage_comparison, usage_snapshot_refresh
+from costs.usage import USAGE_REFRESH_KEY, usage_comparison, usage_snapshot_refresh
 from jobs.audioshake import get_client
 from jobs.engine.loop import run_once
 from jobs.models import TargetStatus, WorkItem

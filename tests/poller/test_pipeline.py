@@ -268,7 +268,7 @@ def test_mirror_refuses_a_foreign_host_without_connecting(
 def test_usage_refresh_copies_audioshakes_monthly_figures(sandbox, project, member) -> None:
     """The Costs page's `usage_refresh` item stores GET /tasks/statistics?name=usage."""
     from costs.models import UsageSnapshot
-    from costs.services import usage_refresh_request
+    from costs.usage import usage_refresh_request
 
     create_remote_tasks(sandbox, 2)
     sandbox_work()

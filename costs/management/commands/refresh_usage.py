@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from costs.models import UsageSnapshot
-from costs.services import usage_refresh_request
+from costs.usage import usage_refresh_request
 from jobs.models import WorkItem
 
 
