@@ -8,11 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Project, User
-from jobs.audioshake import parse_model
+from jobs.audioshake import get_client, parse_model
 from jobs.capabilities import DOCUMENTED, capabilities_merge
 from jobs.catalogue import catalogue_load, remote_model_fields
 from jobs.models import Asset, RemoteModel
@@ -129,3 +130,20 @@ def test_models_the_table_does_not_know_are_left_as_they_are(db: None) -> None:
     assert merged.variants == []
     assert not merged.supports_residual
     assert "choir" not in DOCUMENTED
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+def test_sandbox_documented_answer_still_gives_the_options(sandbox_api: str) -> None:
+    """The sandbox's default (documented) `GET /models`, over HTTP and stored as the poller
+    stores it: the catalogue still has high_quality at 1.5 and residual on vocals."""
+    with get_client() as client:
+        models = client.list_models()
+    assert not any(info.variants or info.supports_residual for info in models)
+    for position, info in enumerate(models):
+        RemoteModel.objects.create(**remote_model_fields(info, position=position))
+    catalogue = catalogue_load()
+    vocals = catalogue.get("vocals")
+    assert vocals.rate_for("high_quality") == Decimal("1.5")
+    assert vocals.supports_residual
+    assert catalogue.get("multi_voice").variants == ["two_speaker", "n_speaker"]
+    assert not catalogue.get("transcription").supports_residual
