@@ -98,3 +98,11 @@ def test_probe_reports_an_endpoint_error_and_goes_on(sandbox: SandboxControl) ->
     assert caught.value.returncode == 2
     assert '{"models": [...]} [as assumed]' in out.getvalue()
     assert "GET /tasks/statistics?name=usage: error:" in out.getvalue()
+
+
+def test_probe_says_when_it_probes_the_sandbox(sandbox: SandboxControl, settings) -> None:
+    """Without AUDIOSHAKE_API_KEY the client uses the sandbox's key, and the report says so."""
+    settings.SANDBOX_API_KEY = settings.AUDIOSHAKE_API_KEY
+    settings.AUDIOSHAKE_API_KEY = ""
+    settings.SANDBOX_ENABLED = True
+    assert "(the sandbox: AUDIOSHAKE_API_KEY is not set)" in probe().splitlines()[0]

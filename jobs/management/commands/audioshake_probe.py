@@ -39,7 +39,10 @@ class Command(BaseCommand):
             client = get_client(max_retries=options["retries"])
         except AuthenticationError as exc:
             raise CommandError(f"Cannot probe {base}: {exc.message}.", returncode=1) from exc
-        self.stdout.write(f"Probing {base} (read-only GETs, no credit spent)")
+        which = (
+            "" if settings.AUDIOSHAKE_API_KEY else " (the sandbox: AUDIOSHAKE_API_KEY is not set)"
+        )
+        self.stdout.write(f"Probing {base}{which} (read-only GETs, no credit spent)")
         failed = []
         with client:
             for probe in PROBES:
