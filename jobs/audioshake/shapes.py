@@ -8,7 +8,7 @@ document them (the sandbox's extended `GET /models`, third-party evidence for `v
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["PROBES", "PROBE_PATHS", "Field", "Probe", "ProbeReport", "Shape", "ShapeReport"]
@@ -196,7 +196,6 @@ class ProbeReport:
     container_as_assumed: bool
     report: ShapeReport
     not_objects: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def probe_compare(probe: Probe, data: Any) -> ProbeReport:
