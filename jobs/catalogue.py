@@ -1,9 +1,11 @@
 """The model catalogue as the create form sees it.
 
 The poller caches AudioShake's `GET /models` in `RemoteModel` rows; this module reads them,
-grouped by category in the API's own order. Before the poller has synced once (the very first
-start), `catalogue_load()` seeds the rows from `fallback_catalogue.json` (built from the API
-contract) and asks the poller for a sync. The built-in presets name model keys only: formats
+grouped by category in the API's own order, and adds the options the documentation gives but
+`GET /models` does not state (variants, their rates, residual, formats: `jobs.capabilities`).
+Before the poller has synced once (the very first start), `catalogue_load()` seeds the rows
+from `fallback_catalogue.json` (built from the API contract, in the documented shape) and asks
+the poller for a sync. The built-in presets name model keys only: formats
 are taken from the catalogue when a preset is applied.
 """
 
@@ -18,6 +20,7 @@ from django.conf.locale import LANG_INFO
 from django.db import transaction
 
 from jobs.audioshake import ModelInfo, parse_model
+from jobs.capabilities import capabilities_merge, documented_variant
 from jobs.models import RemoteModel, WorkItem
 from jobs.outbox import enqueue
 
@@ -110,14 +113,15 @@ class CategoryGroup:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The cached catalogue of one request: models by key and grouped for the picker."""
+    """The cached catalogue of one request: models by key and grouped for the picker, each
+    with the documented options its `GET /models` row lacks (`jobs.capabilities`)."""
 
     models: Mapping[str, RemoteModel]
     groups: tuple[CategoryGroup, ...] = field(default=())
 
     @classmethod
     def from_models(cls, models: Iterable[RemoteModel]) -> "Catalogue":
-        ordered = sorted(models, key=lambda m: (m.position, m.key))
+        ordered = sorted((capabilities_merge(m) for m in models), key=lambda m: (m.position, m.key))
         by_category: dict[str, list[RemoteModel]] = {}
         for model in ordered:  # categories in the order the API first lists them
             by_category.setdefault(model.category, []).append(model)
@@ -215,11 +219,13 @@ def preset_targets_from_json(targets: Any) -> tuple[PresetTarget, ...]:
 
 
 def variant_label(model: RemoteModel, variant: str) -> str:
-    """The variant's name as the API gives it, else its id made readable."""
+    """The variant's name as the API gives it, else the documented one, else its id made
+    readable."""
     for item in model.raw.get("variants") or []:
         if isinstance(item, Mapping) and item.get("id") == variant and item.get("name"):
             return str(item["name"])
-    return variant.replace("_", " ").capitalize()
+    documented = documented_variant(model.key, variant)
+    return documented.name if documented else variant.replace("_", " ").capitalize()
 
 
 def language_name(code: str) -> str:

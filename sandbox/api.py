@@ -327,7 +327,8 @@ def statistics(request: HttpRequest) -> HttpResponse:
 
 @api_endpoint("/models")
 def models(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"models": catalogue_json()})
+    """The documented shape; `SANDBOX_MODELS_EXTENDED` adds `variants` and `residual`."""
+    return JsonResponse({"models": catalogue_json(extended=settings.SANDBOX_MODELS_EXTENDED)})
 
 
 @csrf_exempt

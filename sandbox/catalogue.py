@@ -2,9 +2,13 @@
 
 Documented fields: id, name, category, description, access, creditsPerMinute (left out when
 access is `request_access`), inputs, outputFormats, limits.maxInputDurationSeconds,
-supportedLanguages. Sandbox extensions, marked [I] in docs/sandbox.md: `variants`
+supportedLanguages: the shape `GET /models` serves by default. With `SANDBOX_MODELS_EXTENDED`
+it also sends two undocumented fields, marked [I] in docs/sandbox.md: `variants`
 (`[{"id": ..., "creditsPerMinute": ...}]`) and `residual: true` on models that offer a residual
-output. Rates and limits follow the contract's table; where it says "?" the entry has no limit.
+output. Either way the sandbox *accepts* the variants and residual listed here (the dashboard
+knows them from `jobs/capabilities.py`; tests/sandbox/test_catalogue_drift.py keeps the two and
+`jobs/fallback_catalogue.json` in step). Rates and limits follow the contract's table; where it
+says "?" the entry has no limit.
 """
 
 from dataclasses import dataclass
@@ -69,7 +73,8 @@ class CatalogueModel:
             raise ValueError(f"{self.id} has no public rate")
         return self.credits_per_minute
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, extended: bool = False) -> dict[str, Any]:
+        """The `GET /models` item: documented fields only, unless `extended`."""
         data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
@@ -85,12 +90,12 @@ class CatalogueModel:
             data["limits"] = {"maxInputDurationSeconds": self.max_input_seconds}
         if self.languages:
             data["supportedLanguages"] = list(self.languages)
-        if self.variants:
+        if extended and self.variants:
             data["variants"] = [
                 {"id": v.id, "creditsPerMinute": _number(v.credits_per_minute)}
                 for v in self.variants
             ]
-        if self.residual:
+        if extended and self.residual:
             data["residual"] = True
         return data
 
@@ -241,5 +246,5 @@ def model_get(model_id: str) -> CatalogueModel | None:
     return _BY_ID.get(model_id)
 
 
-def catalogue_json() -> list[dict[str, Any]]:
-    return [m.as_json() for m in MODELS]
+def catalogue_json(*, extended: bool = False) -> list[dict[str, Any]]:
+    return [m.as_json(extended=extended) for m in MODELS]

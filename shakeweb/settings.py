@@ -316,6 +316,9 @@ SANDBOX_SPEED = env.float("SANDBOX_SPEED", default=1.0)
 SANDBOX_MAX_UPLOAD_BYTES = env.int("SANDBOX_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 SANDBOX_MAX_TARGETS = env.int("SANDBOX_MAX_TARGETS", default=20)
 SANDBOX_METADATA_MAX = env.int("SANDBOX_METADATA_MAX", default=4096)
+# GET /models in the documented shape (default), or with the sandbox's own `variants` and
+# `residual` fields (the shape the dashboard assumed before jobs/capabilities.py).
+SANDBOX_MODELS_EXTENDED = env.bool("SANDBOX_MODELS_EXTENDED", default=False)
 # Fault-injection defaults, e.g. SANDBOX_FAULTS='{"latency_ms": 200, "credits_balance": 10}'
 # (field names: sandbox/faults.py); POST /sandbox/api/_control/reset returns to these.
 SANDBOX_FAULTS = env.json("SANDBOX_FAULTS", default={})

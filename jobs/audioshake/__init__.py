@@ -16,6 +16,8 @@ The modules, each with one concern:
   policies) and `get_client()`, the one place that reads the settings;
 - `errors.py`: the `AudioShakeError` family;
 - `types.py`: the dataclasses and their tolerant parsing;
+- `shapes.py`: the response shapes the parsers assume, and the comparison of a real answer with
+  them (`manage.py audioshake_probe`);
 - `transport.py`: auth objects, retry policies, reading error answers;
 - `multipart.py`: the streamed `multipart/form-data` body of uploads;
 - `download.py`: the output-host guard and the capped writing of downloads;

@@ -57,6 +57,7 @@ from jobs.audioshake.errors import (
 )
 from jobs.audioshake.multipart import _MultipartFile, _SourceChanged, content_type_for
 from jobs.audioshake.ratelimit import Limiter, process_limiter
+from jobs.audioshake.shapes import PROBE_PATHS
 from jobs.audioshake.transport import (
     _BAD_URL,
     NO_CREDITS,
@@ -217,6 +218,14 @@ class AudioShakeClient:
         """GET /models: the models this account may use, with its prices and formats."""
         data = self._call("GET", "/models")
         return [parse_model(item) for item in _items(data, "models")]
+
+    def read_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET one read-only path and return its JSON as sent, unparsed: for
+        `manage.py audioshake_probe`, which compares it with what the parsers assume. Only the
+        paths of `shapes.PROBES` (free, idempotent GETs) are allowed."""
+        if path not in PROBE_PATHS:
+            raise ValueError(f"read_json is for the probe's GETs only, not {path!r}")
+        return self._call("GET", path, params=params)
 
     def download(self, *, link: str, fileobj: BinaryIO, max_bytes: int) -> int:
         """Stream a signed output link into `fileobj`; returns the bytes written.

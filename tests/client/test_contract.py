@@ -165,20 +165,29 @@ def test_usage_and_distribution_statistics(api, sandbox, asset_id):
 
 
 def test_models_catalogue(api):
-    """GET /models gives rates, formats, variants, residual support and gated models."""
+    """GET /models gives rates, formats and gated models; in the documented shape (the
+    default) no variants and no residual support."""
     models = {m.id: m for m in api.list_models()}
     vocals = models["vocals"]
     assert vocals.access == "enabled"
     assert vocals.credits_per_minute == Decimal(1)
-    assert vocals.variants == ("high_quality",)
-    assert vocals.variant_rates == {"high_quality": Decimal("1.5")}
-    assert vocals.supports_residual
+    assert vocals.variants == ()
+    assert not vocals.supports_residual
     assert "wav" in vocals.output_formats
     assert {"wav", "mp3", "mp4"} <= set(vocals.input_formats)
     assert models["music_removal"].access == "request_access"
     assert models["music_removal"].credits_per_minute is None
     assert "en" in models["transcription"].supported_languages
     assert models["transcription"].max_input_seconds == 45 * 60
+
+
+def test_models_catalogue_extended(api, settings):
+    """With `SANDBOX_MODELS_EXTENDED` the sandbox adds variants with rates and residual."""
+    settings.SANDBOX_MODELS_EXTENDED = True
+    vocals = next(m for m in api.list_models() if m.id == "vocals")
+    assert vocals.variants == ("high_quality",)
+    assert vocals.variant_rates == {"high_quality": Decimal("1.5")}
+    assert vocals.supports_residual
 
 
 def test_unknown_task_is_not_found(api):

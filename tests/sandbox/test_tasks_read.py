@@ -174,9 +174,8 @@ def test_models_envelope_and_fields(api):
     assert bass["outputFormats"] == ["wav", "mp3", "flac", "aiff", "mp4"]
     assert bass["limits"] == {"maxInputDurationSeconds": 10800}
     assert bass["inputs"][0]["taskFields"] == ["url", "assetId"]
-    assert bass["residual"] is True
-    assert models["vocals"]["variants"] == [{"id": "high_quality", "creditsPerMinute": 1.5}]
-    assert [v["id"] for v in models["multi_voice"]["variants"]] == ["two_speaker", "n_speaker"]
+    assert "residual" not in bass  # the documented shape (SANDBOX_MODELS_EXTENDED off)
+    assert "variants" not in models["vocals"]
     assert models["dialogue"]["creditsPerMinute"] == 1.5
     assert models["music_removal"]["access"] == "request_access"
     assert "creditsPerMinute" not in models["music_removal"]
@@ -185,8 +184,17 @@ def test_models_envelope_and_fields(api):
     assert "supportedLanguages" not in bass
     assert models["music_detection"]["outputFormats"] == ["json", "txt"]
     assert models["music_detection"]["creditsPerMinute"] == 0.5
-    assert "residual" not in models["transcription"]
     assert [i["id"] for i in models["alignment"]["inputs"]] == ["media", "transcript"]
+
+
+def test_models_extended_shape(api, settings):
+    """With SANDBOX_MODELS_EXTENDED, GET /models adds the sandbox's `variants` and `residual`."""
+    settings.SANDBOX_MODELS_EXTENDED = True
+    models = {m["id"]: m for m in api.get(f"{API}/models").json()["models"]}
+    assert models["bass"]["residual"] is True
+    assert models["vocals"]["variants"] == [{"id": "high_quality", "creditsPerMinute": 1.5}]
+    assert [v["id"] for v in models["multi_voice"]["variants"]] == ["two_speaker", "n_speaker"]
+    assert "residual" not in models["transcription"]
 
 
 def test_task_json_leaves_out_what_is_not_there(api):
