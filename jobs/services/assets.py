@@ -33,11 +33,11 @@ from jobs.audiofile import (
     AudioInfo,
     AudioRejected,
     clean_display_name,
-    compute_peaks,
     probe,
     sanitise_name,
 )
 from jobs.models import Asset, RemoteStatus, SubmissionState, Target, WorkItem
+from jobs.peaks import compute_peaks
 
 EXPIRING_SOON = timedelta(hours=12)
 SETTLED_STATUSES = (RemoteStatus.READY, RemoteStatus.FAILED, RemoteStatus.EXPIRED)

@@ -5,7 +5,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 
-from jobs.audiofile import waveform_points as _waveform_points
+from jobs.peaks import waveform_points as _waveform_points
 from shakeweb.formatting import clock
 
 register = template.Library()

@@ -1,19 +1,20 @@
-"""Content sniffing, probing, peaks and names (`jobs.audiofile`), on real files."""
+"""Content sniffing, probing and names (`jobs.audiofile`) and peaks (`jobs.peaks`), on real
+files."""
 
 import sys
 from pathlib import Path
 
 import pytest
 
-from jobs import audiofile
+from jobs import peaks
 from jobs.audiofile import (
     AudioRejected,
     clean_display_name,
-    compute_peaks,
     download_name,
     probe,
     sanitise_name,
 )
+from jobs.peaks import compute_peaks
 from tests.assets.media import encoded, fixture, protected_m4a, wav_bytes, with_pssh
 
 
@@ -77,7 +78,7 @@ def test_peaks_follow_the_loudness(tmp_path):
     """Peaks are absolute levels: a half-scale tone peaks near 0.5, silence near 0."""
     loud = probe_peaks(write(tmp_path, "loud.wav", wav_bytes(amplitude=0.5)))
     quiet = probe_peaks(write(tmp_path, "quiet.wav", wav_bytes(amplitude=0.05)))
-    assert len(loud) == audiofile.PEAK_BUCKETS
+    assert len(loud) == peaks.PEAK_BUCKETS
     assert min(loud) > 0.45
     assert max(loud) < 0.51
     assert max(quiet) < 0.06
@@ -100,9 +101,9 @@ def test_peaks_without_soundfile_match(tmp_path, monkeypatch):
 
 def test_long_file_peaks_read_only_windows(tmp_path):
     """A long file is sampled in a bounded number of windows per bucket."""
-    windows = list(audiofile._windows(48000 * 3600, audiofile.PEAK_BUCKETS))
-    assert len(windows) == audiofile.PEAK_BUCKETS * audiofile.WINDOWS_PER_BUCKET
-    assert all(count == audiofile.WINDOW_FRAMES for _, _, count in windows)
+    windows = list(peaks._windows(48000 * 3600, peaks.PEAK_BUCKETS))
+    assert len(windows) == peaks.PEAK_BUCKETS * peaks.WINDOWS_PER_BUCKET
+    assert all(count == peaks.WINDOW_FRAMES for _, _, count in windows)
 
 
 def test_compressed_audio_has_no_waveform(tmp_path):
