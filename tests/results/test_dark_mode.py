@@ -103,9 +103,11 @@ def finished_task(task_factory: Callable[..., Task], project: Project, member: U
 
 
 def pages(task: Task) -> dict[str, str]:
+    asset = Task.objects.get(pk=task.pk).source_asset
     return {
         "dashboard": "/",
         "assets": "/assets/",
+        "asset": asset.get_absolute_url(),
         "task-create": "/tasks/new/",
         "task": task.get_absolute_url(),
         "task-list": "/tasks/",
@@ -175,6 +177,11 @@ def test_header_toggle_overrides_the_system_and_is_remembered(
     admin_user.refresh_from_db()
     assert admin_user.theme == Theme.DARK
     screenshot(page, "task-dark-chosen")
+    # The header, with its theme buttons, still fits a phone.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.locator("html").evaluate("el => el.scrollWidth") <= 390
+    screenshot(page, "task-dark-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto(f"{live_server.url}/costs/")
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
