@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db.models import Count
 from django.forms import Form
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -240,7 +240,9 @@ def theme_set(request: HtmxHttpRequest) -> HttpResponse:
     copies its choice onto <html>."""
     form = ThemeForm(request.POST)
     back = form.data.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    # A path on this site only: redirect() would take "home" for a view name, and
+    # url_has_allowed_host_and_scheme() refuses other hosts and schemes.
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         back = reverse("jobs:dashboard")
@@ -251,7 +253,7 @@ def theme_set(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "base.html#theme_form", {"theme_next": back})
     if not form.is_valid():
         messages.error(request, "Choose Light, Dark or System.")
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 urlpatterns = [
