@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
-from accounts.models import Project, Role, User
+from accounts.models import Project, Role, Theme, User
 from accounts.services import project_code_normalise
 
 
@@ -39,6 +39,13 @@ class FlagForm(forms.Form):
     POST sets the same value again instead of flipping it back."""
 
     value = forms.TypedChoiceField(choices=[("1", "on"), ("0", "off")], coerce=lambda v: v == "1")
+
+
+class ThemeForm(forms.Form):
+    """The colours a member chose (the header's Light / Dark / System buttons)."""
+
+    theme = forms.ChoiceField(choices=Theme.choices)
+    next = forms.CharField(required=False)
 
 
 CODE_CHARACTERS = (

@@ -11,6 +11,12 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class Theme(models.TextChoices):
+    SYSTEM = "system", "System"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
 class User(AbstractUser):
     """A team member. The role decides what they may do:
 
@@ -25,12 +31,23 @@ class User(AbstractUser):
     can_view_costs = models.BooleanField(
         default=False, help_text="Members with this flag see the Costs page; admins always do."
     )
+    theme = models.CharField(
+        max_length=8,
+        choices=Theme.choices,
+        default=Theme.SYSTEM,
+        help_text="Colours of every page: light, dark, or the device's setting.",
+    )
+
+    THEMES = Theme.choices  # for templates (the header's theme buttons)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="accounts_user_role_valid"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(theme__in=Theme.values), name="accounts_user_theme_valid"
+            ),
         ]
 
     @property

@@ -8,14 +8,15 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db.models import Count
 from django.forms import Form
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.clientip import client_ip
-from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm
+from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm, ThemeForm
 from accounts.http import HtmxHttpRequest
 from accounts.models import Project, Role, User
 from accounts.permissions import admin_required
@@ -232,7 +233,31 @@ def project_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+def theme_set(request: HtmxHttpRequest) -> HttpResponse:
+    """Any member's colour theme (light, dark, or the device's). A plain form goes back to the
+    page it was sent from; htmx gets the header's theme form again, and static/js/theme.js
+    copies its choice onto <html>."""
+    form = ThemeForm(request.POST)
+    back = form.data.get("next", "")
+    # A path on this site only: redirect() would take "home" for a view name, and
+    # url_has_allowed_host_and_scheme() refuses other hosts and schemes.
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("jobs:dashboard")
+    if form.is_valid():
+        request.user.theme = form.cleaned_data["theme"]
+        request.user.save(update_fields=["theme"])
+    if request.htmx:
+        return render(request, "base.html#theme_form", {"theme_next": back})
+    if not form.is_valid():
+        messages.error(request, "Choose Light, Dark or System.")
+    return HttpResponseRedirect(back)
+
+
 urlpatterns = [
+    path("theme/", theme_set, name="theme"),
     path("team/", team, name="team"),
     path("team/<int:pk>/role/", member_role, name="member_role"),
     path("team/<int:pk>/costs/", member_costs, name="member_costs"),

@@ -5,6 +5,9 @@ Each chart is an `<svg role="img">` named by its `<title>` and described by its 
 puts a table with the same numbers beside it. Colours come from the Okabe-Ito palette, which
 stays distinguishable for the common kinds of colour blindness, and the legend names every
 colour. Only SVG attributes are used (no `style`), so the page's CSP needs nothing extra.
+Text is drawn in `currentColor` (the page's text colour, light or dark theme); muted text,
+grid lines, the axis and the budget track also carry a class that costs.css paints from the
+palette's variables (the attribute is the fallback outside the page).
 Every piece of text is escaped.
 """
 
@@ -18,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D00", "#555F6B")
 OTHER_COLOUR = "#A3AAB3"
-TEXT = "#1b1f24"
+TEXT = "currentColor"
 MUTED = "#5b6470"
 GRID = "#d9dde3"
 
@@ -115,8 +118,8 @@ def stacked_columns(
         y = top + plot_h - float(value) * scale
         parts.append(
             format_html(
-                '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
-                '<text x="{}" y="{}" text-anchor="end" fill="{}">{}</text>',
+                '<line class="chart-grid" x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>'
+                '<text class="chart-muted" x="{}" y="{}" text-anchor="end" fill="{}">{}</text>',
                 left,
                 width - right,
                 _fmt(y),
@@ -160,7 +163,7 @@ def stacked_columns(
             line1, line2 = labels[i]
             parts.append(
                 format_html(
-                    '<text x="{x}" y="{y}" text-anchor="middle" fill="{c}">{a}'
+                    '<text class="chart-muted" x="{x}" y="{y}" text-anchor="middle" fill="{c}">{a}'
                     '<tspan x="{x}" dy="13">{b}</tspan></text>',
                     x=_fmt(left + slot * i + slot / 2),
                     y=top + plot_h + 15,
@@ -171,7 +174,7 @@ def stacked_columns(
             )
     parts.append(
         format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>',
+            '<line class="chart-axis" x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>',
             left,
             width - right,
             top + plot_h,
@@ -250,7 +253,7 @@ def horizontal_bars(
         )
     parts.append(
         format_html(
-            '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>',
+            '<line class="chart-axis" x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}"/>',
             left,
             left,
             top,
@@ -282,15 +285,18 @@ def budget_bar(
         return left + float(value / top_value) * plot_w
 
     over = spent + in_flight > budget
-    fill = "#b42318" if over else "#5b3fd6"
+    fill, css = ("#b42318", "chart-over") if over else ("#5b3fd6", "chart-spent")
     parts = [
         _svg_open(chart_id, width, height, title, desc),
         format_html(
-            '<rect x="{}" y="8" width="{}" height="16" rx="3" fill="#e8eaef"/>', left, plot_w
+            '<rect class="chart-track" x="{}" y="8" width="{}" height="16" rx="3" fill="#e8eaef"/>',
+            left,
+            plot_w,
         ),
         format_html(
-            '<rect x="{}" y="8" width="{}" height="16" rx="3" fill="{}">'
+            '<rect class="{}" x="{}" y="8" width="{}" height="16" rx="3" fill="{}">'
             "<title>Spent: {} credits</title></rect>",
+            css,
             left,
             _fmt(x(spent) - left),
             fill,
@@ -300,8 +306,10 @@ def budget_bar(
     if in_flight > 0:
         parts.append(
             format_html(
-                '<rect x="{}" y="8" width="{}" height="16" fill="{}" fill-opacity="0.45">'
+                '<rect class="{}" x="{}" y="8" width="{}" height="16" fill="{}" '
+                'fill-opacity="0.45">'
                 "<title>Still running (estimate): {} credits</title></rect>",
+                css,
                 _fmt(x(spent)),
                 _fmt(x(spent + in_flight) - x(spent)),
                 fill,
@@ -311,9 +319,9 @@ def budget_bar(
     if projected > spent + in_flight:
         parts.append(
             format_html(
-                '<line x1="{}" x2="{}" y1="4" y2="28" stroke="{}" stroke-width="2" '
-                'stroke-dasharray="3 2"><title>At this pace by the end of the month: {} credits'
-                "</title></line>",
+                '<line class="chart-axis" x1="{}" x2="{}" y1="4" y2="28" stroke="{}" '
+                'stroke-width="2" stroke-dasharray="3 2">'
+                "<title>At this pace by the end of the month: {} credits</title></line>",
                 _fmt(x(projected)),
                 _fmt(x(projected)),
                 MUTED,
@@ -324,7 +332,8 @@ def budget_bar(
         format_html(
             '<line x1="{}" x2="{}" y1="2" y2="30" stroke="{}" stroke-width="2">'
             "<title>Budget: {} credits</title></line>"
-            '<text x="{}" y="42" text-anchor="{}" fill="{}" font-size="11">budget {}</text>',
+            '<text class="chart-muted" x="{}" y="42" text-anchor="{}" fill="{}" font-size="11">'
+            "budget {}</text>",
             _fmt(x(budget)),
             _fmt(x(budget)),
             TEXT,

@@ -1,5 +1,8 @@
 // Synced stem player: one transport for every stem of a task (play/pause, one seek bar),
 // with per-stem mute, solo and volume. Loaded as a module-free script (CSP: no inline code).
+// Keyboard (listed under the player, which this script unhides): Space plays or pauses, 1-9
+// solos stem n alone (again: everyone back), M mutes or unmutes everything, Left and Right
+// seek 5 s. Ignored while typing in a field, and Space on a focused button presses that button.
 (function () {
   "use strict";
 
@@ -30,19 +33,23 @@
     const toggle = root.querySelector('[data-action="toggle"]');
     const seek = root.querySelector("[data-seek]");
     const clock = root.querySelector("[data-clock]");
+    const mutedNote = root.querySelector("[data-muted-note]");
     let seeking = false;
+    let allMuted = false;
 
     function applyGains() {
       const anySolo = stems.some(function (s) { return s.soloed; });
       stems.forEach(function (s) {
         const audible = anySolo ? s.soloed : !s.muted;
         s.audio.volume = audible ? Number(s.volume.value) / 100 : 0;
+        s.audio.muted = allMuted;
         s.mute.setAttribute("aria-pressed", String(s.muted));
         // while any stem is soloed, mute has no effect: say so rather than look broken
         s.mute.title = anySolo ? "Solo is on: only soloed stems are heard" : "";
         s.solo.setAttribute("aria-pressed", String(s.soloed));
-        s.row.classList.toggle("silent", !audible);
+        s.row.classList.toggle("silent", !audible || allMuted);
       });
+      if (mutedNote) mutedNote.hidden = !allMuted;
     }
 
     function playing() { return !master.paused; }
@@ -99,6 +106,47 @@
       s.volume.addEventListener("input", applyGains);
     });
     applyGains();
+
+    function seekBy(seconds) {
+      if (!master.duration) return;
+      const time = Math.min(Math.max(master.currentTime + seconds, 0), master.duration);
+      syncAll(time);
+      seek.value = String(Math.round((time / master.duration) * 1000));
+      clock.textContent = fmt(time) + " / " + fmt(master.duration);
+    }
+
+    function soloOnly(index) {
+      const stem = stems[index];
+      if (!stem) return;
+      const alone = stem.soloed && stems.every(function (s) { return s === stem || !s.soloed; });
+      stems.forEach(function (s) { s.soloed = !alone && s === stem; });
+      applyGains();
+    }
+
+    const keys = root.querySelector("[data-shortcuts]");
+    if (keys) keys.hidden = false;
+    document.addEventListener("keydown", function (event) {
+      if (!root.isConnected || event.defaultPrevented) return;
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      if (target.closest && target.closest("input, select, textarea, [contenteditable]")) return;
+      const onControl = target.closest && target.closest("button, a, summary");
+      if (event.key === " " && !onControl) {
+        toggle.click();
+      } else if (/^[1-9]$/.test(event.key)) {
+        soloOnly(Number(event.key) - 1);
+      } else if (event.key === "m" || event.key === "M") {
+        allMuted = !allMuted;
+        applyGains();
+      } else if (event.key === "ArrowLeft") {
+        seekBy(-5);
+      } else if (event.key === "ArrowRight") {
+        seekBy(5);
+      } else {
+        return;
+      }
+      event.preventDefault();
+    });
   }
 
   function init() {
