@@ -20,12 +20,13 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    initialize,
     invariant,
     rule,
     run_state_machine_as_test,
@@ -63,6 +64,7 @@ from tests.tasks.helpers import form_body
 SANDBOX_DB = pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
 SECRET = "test-webhook-secret-0123456789"
 FINAL = (TargetStatus.COMPLETED, TargetStatus.ERROR)  # never left once reached
+LIKELY = st.sampled_from([True, True, False])
 CLIENT_CALLS = ("create_task", "get_task", "list_tasks", "download", "upload_asset")
 
 
@@ -92,6 +94,10 @@ class DyingClient:
         return call
 
 
+def _statuses(view: dict) -> list:
+    return [(t.get("status"), t.get("cost")) for t in view.get("targets", [])]
+
+
 class Engine(RuleBasedStateMachine):
     """One run: a clean slate (no tasks here or at the sandbox), then Hypothesis' steps."""
 
@@ -119,6 +125,11 @@ class Engine(RuleBasedStateMachine):
 
     # Rules -------------------------------------------------------------------------------
 
+    @initialize(target=forms, clicks=st.integers(1, 2))
+    def first_form(self, clicks: int) -> uuid.UUID:
+        """Every run starts with a form confirmed (once, or double-clicked)."""
+        return self.submit(clicks)
+
     @rule(target=forms, clicks=st.integers(1, 2))
     def submit(self, clicks: int) -> uuid.UUID:
         """A member confirms a new form (a double-click posts it twice)."""
@@ -138,17 +149,20 @@ class Engine(RuleBasedStateMachine):
         assert response.status_code == 302, response.content.decode()[:500]
         assert Task.objects.filter(form_token=token).count() == 1
 
-    @rule(fast_forward=st.booleans())
-    def poll(self, fast_forward: bool) -> None:
-        """One poller cycle (optionally with every waiting item made due: time passes)."""
+    @rule(fast_forward=LIKELY, remote_first=LIKELY, lag=st.booleans(), pick=st.integers(0, 7))
+    def poll(self, fast_forward: bool, remote_first: bool, lag: bool, pick: int) -> None:
+        """One poller cycle; usually AudioShake's side moves on first (due targets finish,
+        their webhooks are sent to us) and time passes (every waiting item is made due); with
+        `lag`, a lagging replica then answers older views of the tasks."""
+        self._look()
+        if remote_first:
+            sandbox_work()
         if fast_forward:
             make_due()
         cycle(name="machine")
-
-    @rule()
-    def sandbox_runs(self) -> None:
-        """AudioShake's side moves on: due targets finish, their webhooks are sent to us."""
-        sandbox_work()
+        self._look()
+        if lag:
+            self._lagging_replica(pick)
 
     @rule(token=forms, pick=st.integers(0, 7), times=st.integers(1, 2))
     def webhook(self, token: uuid.UUID, pick: int, times: int) -> None:
@@ -167,17 +181,6 @@ class Engine(RuleBasedStateMachine):
                 headers={"X-Shakeweb-Webhook-Secret": SECRET},
             )
             assert response.status_code == 200, response.content
-
-    @rule(token=forms, pick=st.integers(0, 7))
-    def stale_answer(self, token: uuid.UUID, pick: int) -> None:
-        """`GET /tasks/{id}` answers an older view (a lagging replica): applied as the refresh
-        applies any answer."""
-        task = Task.objects.filter(form_token=token, remote_id__isnull=False).first()
-        if task is None or task.remote_id not in self.views:
-            return
-        history = self.views[task.remote_id]
-        with transaction.atomic():
-            task_apply_remote(task, parse_task(history[pick % len(history)]), now=timezone.now())
 
     @rule(after=st.booleans())
     def killed_mid_item(self, after: bool) -> None:
@@ -200,6 +203,17 @@ class Engine(RuleBasedStateMachine):
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
 
+    def _lagging_replica(self, pick: int) -> None:
+        """`GET /tasks/{id}` answers an older view than one already seen (a lagging replica, a
+        cache), for every task we hold: applied as the refresh applies any answer."""
+        ours = Task.objects.exclude(remote_id=None).filter(remote_id__in=list(self.views))
+        for task in ours:
+            older = self.views[task.remote_id][:-1]
+            if older:
+                with transaction.atomic():
+                    view = parse_task(older[pick % len(older)])
+                    task_apply_remote(task, view, now=timezone.now())
+
     # Helpers -----------------------------------------------------------------------------
 
     def _remote_id(self, token: uuid.UUID) -> str | None:
@@ -209,13 +223,24 @@ class Engine(RuleBasedStateMachine):
                 return pk
         return None
 
+    def _look(self) -> None:
+        """Keep a view of every task the sandbox holds (what a lagging replica may answer
+        later)."""
+        for remote_id in SandboxTask.objects.values_list("id", flat=True):
+            self._views(remote_id)
+
     def _views(self, remote_id: str) -> list[dict]:
-        """The sandbox's `GET /tasks/{id}` now, added to the views seen of it."""
+        """The views seen of a remote task, oldest first, ending with its `GET /tasks/{id}`
+        now (a view equal to the one before it, links aside, is not kept twice)."""
         current = requests.get(
             f"{self.box.base}/tasks/{remote_id}", headers=self.box.headers, timeout=10
         ).json()
-        self.views.setdefault(remote_id, []).append(current)
-        return self.views[remote_id]
+        seen = self.views.setdefault(remote_id, [])
+        if not seen or _statuses(seen[-1]) != _statuses(current):
+            seen.append(current)
+        else:
+            seen[-1] = current
+        return seen
 
     # Invariants --------------------------------------------------------------------------
 
@@ -347,6 +372,9 @@ def test_engine_state_machine(sandbox, project, member, settings) -> None:
             max_examples=15,
             stateful_step_count=12,
             deadline=None,
+            # A run takes a second or two; shrinking a failure would replay it for minutes, so
+            # a failing run is reported as found (at most 12 steps).
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
