@@ -8,10 +8,11 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from jobs.intent import intent_from_metadata
-from jobs.models import Output, RemoteStatus, Task, WorkItem
+from jobs.models import ApiHealth, Output, RemoteStatus, SubmissionState, Task, WorkItem
 from jobs.outbox import enqueue
 from sandbox.models import SandboxTask
 from tests.poller.conftest import make_asset, make_task
@@ -131,3 +132,73 @@ def test_poller_sigkilled_mid_item_loses_nothing(sandbox, project, member, polle
         assert sandbox.count("POST /assets") == 2  # sent again: the first id was never recorded
     if kind == "output_download":
         assert len(set(Output.objects.values_list("file", flat=True))) == Output.objects.count()
+
+
+DEFAULT_READ_TIMEOUT = 30.0  # AUDIOSHAKE_READ_TIMEOUT's default (shakeweb/settings.py)
+
+
+def advance(seconds: float) -> None:
+    """The engine's clock moves `seconds` on: the submission's send time and every waiting
+    item's next attempt move that far into the past (no waiting in the test)."""
+    shift = timedelta(seconds=seconds)
+    Task.objects.exclude(submit_started_at=None).update(
+        submit_started_at=F("submit_started_at") - shift
+    )
+    work_items().filter(state__in=[WorkItem.State.READY, WorkItem.State.UNKNOWN]).update(
+        next_attempt_at=F("next_attempt_at") - shift
+    )
+    ApiHealth.objects.filter(pk=1).update(paused_until=None, consecutive_failures=0)
+
+
+def due_in() -> float:
+    """Seconds until the submission's next look."""
+    item = WorkItem.objects.get(kind=WorkItem.Kind.TASK_SUBMIT)
+    return max(0.0, (item.next_attempt_at - timezone.now()).total_seconds())
+
+
+@pytest.mark.slow
+@SANDBOX_DB
+def test_a_150_second_create_is_given_up_then_revived_with_one_create(
+    sandbox, project, member, settings
+) -> None:
+    """`POST /tasks` takes 150 s: its answer is lost at the read timeout, reconciliation (its
+    real delays and checks, on a time-shifted clock) gives up before the task exists, the
+    task then appears at AudioShake, and the next late look adopts it; it completes with the
+    sandbox's cost. One POST /tasks; given up after less than 150 s; revived 5 min later."""
+    settings.AUDIOSHAKE_READ_TIMEOUT = 1.0
+    asset = uploaded_asset(sandbox, project, member)
+    sandbox.faults(latency_ms=4000, scope=["POST /tasks"])  # really 4 s; 150 s on our clock
+    task = make_task(project=project, user=member, asset=asset)
+    cycle()  # sent; no answer within the read timeout (1 s here, 30 s by default)
+    assert Task.objects.get(pk=task.pk).submission_state == SubmissionState.UNKNOWN
+    advance(DEFAULT_READ_TIMEOUT - settings.AUDIOSHAKE_READ_TIMEOUT)
+    patience = DEFAULT_READ_TIMEOUT
+    while Task.objects.get(pk=task.pk).submission_state != SubmissionState.FAILED:
+        wait = due_in()
+        advance(wait)
+        patience += wait
+        cycle()
+        assert patience < 150, "still looking at 150 s: the slow create was not given up"
+    assert patience == pytest.approx(135, abs=2)  # 30 s read timeout + 1+1+3+10+30+60 s
+    task.refresh_from_db()
+    assert "not found so far" in task.submission_error
+    assert not SandboxTask.objects.exists()  # given up before AudioShake had it
+    deadline = time.monotonic() + 15
+    while not SandboxTask.objects.exists():  # the create lands (on our clock: at 150 s)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sandbox.faults(latency_ms=0)
+
+    later = due_in()
+    assert later == pytest.approx(300, abs=5)  # the first late look, 5 min on
+    advance(later)
+    cycle()
+    task.refresh_from_db()
+    assert task.submission_state == SubmissionState.SUBMITTED
+    assert task.remote_id == SandboxTask.objects.get().id
+    run_until(lambda: Task.objects.get(pk=task.pk).remote_cost is not None)
+    task.refresh_from_db()
+    assert task.state == "completed"
+    assert task.remote_cost == SandboxTask.objects.get().cost
+    assert remote_creates() == Counter({task.form_token: 1})
+    assert sandbox.count("POST /tasks") == 1
