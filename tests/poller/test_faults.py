@@ -202,3 +202,56 @@ def test_a_150_second_create_is_given_up_then_revived_with_one_create(
     assert task.remote_cost == SandboxTask.objects.get().cost
     assert remote_creates() == Counter({task.form_token: 1})
     assert sandbox.count("POST /tasks") == 1
+
+
+def storm_left(sandbox) -> int:
+    """429s the sandbox still has to give."""
+    return sandbox.faults()["rate_limit_next"]
+
+
+@pytest.mark.slow
+@SANDBOX_DB
+def test_forms_submitted_during_a_429_storm_are_each_sent_once(
+    sandbox, project, member, pollers
+) -> None:
+    """AudioShake answers the next 10 requests 429 (Retry-After: 1) while two pollers run and
+    six forms are confirmed through the create view: every form ends with exactly one task at
+    AudioShake (a 429 creates nothing, so the refused sends are sent again), completed; no item
+    failed or lost; the pollers stay up."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from jobs.catalogue import seed_fallback
+    from tests.tasks.helpers import form_body
+
+    seed_fallback()
+    asset = uploaded_asset(sandbox, project, member)
+    fleet = [pollers("--name", f"storm-{n}") for n in range(2)]
+    for poller in fleet:
+        poller.wait_for(lambda line: "event=started" in line)
+    sandbox.faults(rate_limit_next=10, retry_after_seconds=1)
+    browser = Client()
+    browser.force_login(member)
+    submitted_during = 0
+    for _ in range(6):
+        submitted_during += storm_left(sandbox) > 0
+        body = form_body(asset=asset, project=project, step="confirm")
+        assert browser.post(reverse("jobs:task_create"), body).status_code == 302
+        time.sleep(0.2)
+    assert submitted_during >= 3  # most forms were confirmed while AudioShake refused
+    deadline = time.monotonic() + 60
+    while not finished():
+        assert time.monotonic() < deadline, "\n".join(fleet[0].lines[-30:])
+        sandbox_work()
+        time.sleep(0.2)  # no fast-forward: Retry-After and the circuit's pause apply
+    assert storm_left(sandbox) == 0
+    assert all(p.proc.poll() is None for p in fleet)
+    for poller in fleet:
+        assert poller.stop() == 0
+    tokens = set(Task.objects.values_list("form_token", flat=True))
+    assert len(tokens) == 6
+    assert remote_creates() == Counter(dict.fromkeys(tokens, 1))
+    refused = sum("429" in line for p in fleet for line in p.lines)
+    assert refused >= 1
+    assert 6 <= sandbox.count("POST /tasks") <= 6 + 10  # only refused sends were sent again
+    assert not WorkItem.objects.filter(state=WorkItem.State.FAILED).exists()
