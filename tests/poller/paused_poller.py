@@ -5,7 +5,10 @@ killed, or its lease lost, at a precise moment). Test code only: shipped code ha
 
 prints `poller-hook <name>` and sleeps there: `before_create` once the task is marked
 "submitting" (committed) and just before the request is sent; `after_create` once AudioShake
-answered and before the answer is recorded."""
+answered and before the answer is recorded. The same pair around the other kinds' calls:
+`before_upload`/`after_upload` (asset_forward's `POST /assets`), `before_get`/`after_get`
+(`GET /tasks/{id}`: task_refresh, and output_download's fresh link), `before_download`/
+`after_download` (output_download's file)."""
 
 import os
 import sys
@@ -24,7 +27,6 @@ from django.core.management import execute_from_command_line  # noqa: E402
 from jobs.audioshake.client import AudioShakeClient  # noqa: E402
 
 WANTED, _, SECONDS = os.environ.get("SHAKEWEB_POLLER_HOOK", "").partition(":")
-_create_task = AudioShakeClient.create_task
 
 
 def _pause(name: str) -> None:
@@ -33,12 +35,23 @@ def _pause(name: str) -> None:
         time.sleep(float(SECONDS or 30))
 
 
-def create_task(self: AudioShakeClient, *args: object, **kwargs: object) -> object:
-    _pause("before_create")
-    remote = _create_task(self, *args, **kwargs)
-    _pause("after_create")
-    return remote
+def _paused(method: str, name: str) -> None:
+    original = getattr(AudioShakeClient, method)
+
+    def call(self: AudioShakeClient, *args: object, **kwargs: object) -> object:
+        _pause(f"before_{name}")
+        result = original(self, *args, **kwargs)
+        _pause(f"after_{name}")
+        return result
+
+    setattr(AudioShakeClient, method, call)
 
 
-AudioShakeClient.create_task = create_task  # type: ignore[method-assign]
+for _method, _name in (
+    ("create_task", "create"),
+    ("upload_asset", "upload"),
+    ("get_task", "get"),
+    ("download", "download"),
+):
+    _paused(_method, _name)
 execute_from_command_line(["manage.py", "poll_tasks", *sys.argv[1:]])
