@@ -14,7 +14,7 @@ from functools import cached_property, reduce
 from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from costs.ledger import CHARGED_ERROR, LedgerFilters, ledger_targets
+from costs.ledger import LedgerFilters, ledger_targets, selected
 from costs.models import CostRollup
 from costs.rollup import add_months, month_range
 from jobs.periods import month_start
@@ -138,17 +138,7 @@ def rollup_rows(*, filters: LedgerFilters, first: date, last: date) -> QuerySet[
     """The rollup's rows of the months `first` to `last` (inclusive) that `filters`' project,
     member, model and status select."""
     rows = CostRollup.objects.filter(month__gte=first, month__lte=last)
-    if filters.project is not None:
-        rows = rows.filter(project=filters.project)
-    if filters.member is not None:
-        rows = rows.filter(member=filters.member)
-    if filters.model:
-        rows = rows.filter(model=filters.model)
-    if filters.status == CHARGED_ERROR:
-        rows = rows.filter(charged_error=True)
-    elif filters.status:
-        rows = rows.filter(ledger_status=filters.status)
-    return rows
+    return selected(rows, filters, project="project", member="member")
 
 
 class PeriodFigures:

@@ -171,10 +171,17 @@ def ledger_targets(*, filters: LedgerFilters, within: Q | None = None) -> QueryS
         charged_error=charged_error(),
         ledger_status=ledger_status(),
     )
+    return selected(rows, filters, project="task__project", member="task__created_by")
+
+
+def selected(rows: QuerySet, filters: LedgerFilters, *, project: str, member: str) -> QuerySet:
+    """`rows` narrowed to `filters`' project, member, model and status: the one reading of the
+    filters, for the ledger's targets and for the rollup's rows (`costs.figures`), whose
+    project and member are named `project` and `member` in each."""
     if filters.project is not None:
-        rows = rows.filter(task__project=filters.project)
+        rows = rows.filter(**{project: filters.project})
     if filters.member is not None:
-        rows = rows.filter(task__created_by=filters.member)
+        rows = rows.filter(**{member: filters.member})
     if filters.model:
         rows = rows.filter(model=filters.model)
     if filters.status == CHARGED_ERROR:
