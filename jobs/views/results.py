@@ -6,6 +6,7 @@ and the page waits for it."""
 
 import json
 import mimetypes
+from collections.abc import Iterable
 from datetime import datetime
 from http import HTTPStatus
 
@@ -267,24 +268,30 @@ def output_play(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _serve_output(request, output, as_attachment=False)
 
 
+def _kept(outputs: Iterable[Output]) -> list[Output]:
+    """The outputs among `outputs` whose file is mirrored here."""
+    return [o for o in outputs if o.file and o.mirror_state == Output.MirrorState.MIRRORED]
+
+
+def _zip_response(
+    request: HtmxHttpRequest, task: Task, outputs: list[Output], name: str
+) -> StreamingHttpResponse:
+    """`outputs` streamed as one ZIP with its manifest, downloaded as `name`."""
+    response = StreamingHttpResponse(
+        task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
+    )
+    response["Content-Disposition"] = content_disposition_header(True, download_name(name, "zip"))
+    return response
+
+
 @require_GET
 def task_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """All kept outputs of a task in one ZIP, with a manifest, streamed as it is written."""
     task = _task_with_targets(pk)
-    outputs = [
-        o
-        for t in task.targets.all()
-        for o in t.outputs.all()
-        if o.file and o.mirror_state == Output.MirrorState.MIRRORED
-    ]
+    outputs = _kept(o for t in task.targets.all() for o in t.outputs.all())
     if not outputs:
         raise Http404("No output of this task is kept yet.")
-    response = StreamingHttpResponse(
-        task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
-    )
-    name = download_name(f"{source_stem(task)} - task {task.pk}.zip", "zip")
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    return _zip_response(request, task, outputs, f"{source_stem(task)} - task {task.pk}.zip")
 
 
 @require_GET
@@ -296,20 +303,11 @@ def task_combined_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     fixes = rerun_fixes(task=task)
     if not fixes:
         raise Http404("No re-run of this task completed a failed target.")
-    outputs = [
-        o
-        for t in task.targets.all()
-        for o in fixes.get(t.pk, t).outputs.all()
-        if o.file and o.mirror_state == Output.MirrorState.MIRRORED
-    ]
+    outputs = _kept(o for t in task.targets.all() for o in fixes.get(t.pk, t).outputs.all())
     if not outputs:
         raise Http404("No output of this task or its re-runs is kept yet.")
-    response = StreamingHttpResponse(
-        task_zip_stream(task, outputs, requested_by=request.user), content_type="application/zip"
-    )
-    name = download_name(f"{source_stem(task)} - task {task.pk} with re-runs.zip", "zip")
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    name = f"{source_stem(task)} - task {task.pk} with re-runs.zip"
+    return _zip_response(request, task, outputs, name)
 
 
 @require_GET
