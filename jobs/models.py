@@ -452,6 +452,8 @@ class WorkItem(models.Model):
         OUTPUT_DOWNLOAD = "output_download", "Download output"
         # costs: GET /tasks/statistics?name=usage -> costs.usage.usage_snapshot_refresh
         USAGE_REFRESH = "usage_refresh", "Refresh AudioShake usage figures"
+        # listening: no AudioShake call, the stems' weighted sum -> listening.handlers
+        MIX_RENDER = "mix_render", "Render a mix export"
 
     class State(models.TextChoices):
         READY = "ready", "Ready"
