@@ -155,6 +155,12 @@ def test_walk_finds_the_known_routes() -> None:
         assert expected in paths
     assert any(p.startswith("/admin/accounts/user/") for p in paths)
     assert {r.path for r in ROLE_MARKED} >= {"/team/", "/projects/", "/projects/1/"}
+    # Issue 16: exporting a mix, rating a target and its high_quality re-run are members' only.
+    assert {r.path for r in ROLE_MARKED} >= {
+        "/listening/tasks/1/mix/",
+        "/listening/targets/1/rating/",
+        "/listening/targets/1/rerun-high-quality/",
+    }
 
 
 @pytest.mark.django_db(databases="__all__")

@@ -1,0 +1,5 @@
+from listening import views
+
+app_name = "listening"
+
+urlpatterns = views.urlpatterns
