@@ -183,6 +183,7 @@ PAGES = [
     ("task", True),
     ("/assets/", False),
     ("/costs/", False),
+    ("mix", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -193,7 +194,17 @@ PAGE_IDS = [
     "fragment",
     "assets",
     "costs",
+    "export mix",
 ]
+
+
+def _url(page: str, task: Task) -> str:
+    """The page's URL: "task" is the processing task's page, "mix" its Export mix page."""
+    if page == "task":
+        return task.get_absolute_url()
+    if page == "mix":
+        return f"/listening/tasks/{task.pk}/mix/"
+    return page
 
 
 @pytest.fixture
@@ -209,7 +220,7 @@ def test_page_reads_targets_and_outputs_only_through_an_index(
 ) -> None:
     """The page's queries on targets and outputs use an index: none reads either table whole."""
     processing = _history(admin_user, project)
-    url = processing.get_absolute_url() if page == "task" else page
+    url = _url(page, processing)
     admin_client.get(url)  # warm the catalogue and the session
     assert _full_scans(admin_client, url, **(HTMX if htmx else {})) == {}
 
@@ -221,7 +232,7 @@ def test_page_work_does_not_grow_with_history(
     """55 tasks of history, then 275: at most half as much work again, not five times."""
     work = Work()
     processing = _history(admin_user, project, tasks=55)
-    url = processing.get_absolute_url() if page == "task" else page
+    url = _url(page, processing)
     extra = HTMX if htmx else {}
     admin_client.get(url, **extra)  # warm the catalogue and the session
     small = work.measure(admin_client, url, **extra)
