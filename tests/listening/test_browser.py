@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from jobs.models import Task
+from listening.models import MixExport
 from tests.listening.conftest import STEMS, read, weighted_sum
 from tests.poller.helpers import cycle
 
@@ -38,13 +39,14 @@ def test_export_rate_and_rerun_in_the_browser(
     block.get_by_label("Gain of Drums (dB)").fill("-3")
     block.get_by_label("Format").select_option("flac")
     block.get_by_role("button", name="Export mix").click()
-    row = page.locator("#mix-1")
+    row = page.locator(".mix-row").first
     expect(row).to_contain_text("Queued")
-    expect(row.get_by_label("Progress of mix 1")).to_be_visible()
+    export = MixExport.objects.get()  # its pk: PostgreSQL's sequences go on between tests
+    expect(row.get_by_label(f"Progress of mix {export.pk}")).to_be_visible()
     screenshot(page, "queued")
 
     cycle()  # the poller renders it; the row finds out by polling itself
-    link = row.get_by_role("link", name="Download mix 1")
+    link = row.get_by_role("link", name=f"Download mix {export.pk}")
     expect(link).to_be_visible(timeout=15_000)
     expect(row).to_contain_text("Ready")
     expect(row).not_to_have_attribute("hx-trigger", "every 2s, tab-shown from:document")
