@@ -54,7 +54,8 @@ def _task_with_outputs(pk: int) -> Task:
 def mix_export_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """`/listening/tasks/<pk>/mix/`: the Export mix form (GET; the page without JavaScript),
     POST creates the export and its work item. With htmx the block answers itself (200, the
-    form's errors included); without, a valid export goes to its status page."""
+    form's errors included, the gains kept); without, a valid export goes to its status
+    page."""
     task = _task_with_outputs(pk)
     stems = mix_candidates(task=task)
     if request.method == "GET":
@@ -75,7 +76,7 @@ def mix_export_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             if not request.htmx:
                 messages.success(request, "Mix queued: the poller renders it in a moment.")
                 return redirect("listening:mix_export_status", pk=export.pk)
-            form = MixExportForm(stems=stems)
+            # htmx: the block again, the form keeping the gains just used, the new row polling.
     template = f"{MIX_PAGE}#export_block" if request.htmx else MIX_PAGE
     return render(request, template, mix_context(task, form))
 

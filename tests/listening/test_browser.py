@@ -50,6 +50,7 @@ def test_export_rate_and_rerun_in_the_browser(
     expect(link).to_be_visible(timeout=15_000)
     expect(row).to_contain_text("Ready")
     expect(row).not_to_have_attribute("hx-trigger", "every 2s, tab-shown from:document")
+    expect(block.get_by_label("Gain of Vocals (dB)")).to_have_value("-6")  # kept for the next
     screenshot(page, "rendered")
     with page.expect_download() as info:
         link.click()
