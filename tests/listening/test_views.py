@@ -286,3 +286,17 @@ def test_high_quality_rerun_refused_with_a_message_where_it_makes_no_sense(
     )
     assert "source of this task was deleted from the library" in text(response)
     assert Task.objects.count() == 1
+
+
+def test_admin_lists_exports_and_ratings(stems_task: Task, member: User) -> None:
+    """The Django admin shows mix exports (with their stems) and ratings."""
+    export = MixExport.objects.create(task=stems_task, created_by=member)
+    TargetRating.objects.create(target=vocals(stems_task), user=member, verdict="bleed")
+    client = Client()
+    client.force_login(User.objects.create_superuser(username="root", password=None))
+    for path in [
+        "/admin/listening/mixexport/",
+        f"/admin/listening/mixexport/{export.pk}/change/",
+        "/admin/listening/targetrating/",
+    ]:
+        assert client.get(path).status_code == 200, path
