@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('jobs', '0010_workitem_mix_render'),
+        ('jobs', '0006_workitem_mix_render'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
