@@ -196,10 +196,15 @@ def mux_with_video(
             video_in = videos[0]
             with av.open(str(partial), mode="w", format=muxer) as out:
                 video_out = out.add_stream_from_template(video_in)
+                # FFmpeg's "fast" AAC coder: about 5x quicker than its default on music, at
+                # a quality that is plenty for a sandbox's stems.
                 audio_out = out.add_stream(
-                    "aac", rate=rate, layout="mono" if data.shape[1] == 1 else "stereo"
+                    "aac",
+                    rate=rate,
+                    layout="mono" if data.shape[1] == 1 else "stereo",
+                    options={"aac_coder": "fast"},
                 )
-                audio_out.codec_context.bit_rate = 128_000 * data.shape[1]
+                audio_out.codec_context.bit_rate = 96_000 * data.shape[1]
                 audio = _audio_packets(audio_out, data, rate)
                 pending = next(audio, None)
                 for packet in src.demux(video_in):
