@@ -38,12 +38,16 @@ def _audio_frames(stream: av.audio.stream.AudioStream, mixture: np.ndarray, rate
         yield frame
 
 
-def write_media(path: Path, kind: str, *, seconds: float = 3.0) -> Path:
+def write_media(
+    path: Path, kind: str, *, seconds: float = 3.0, song: synth.Song | None = None
+) -> Path:
     """A `kind` file (aac, m4a, mp4, mov) at `path` (its suffix is replaced to match) holding
-    `seconds` of the synthetic song, and a video track for mp4 and mov."""
+    `seconds` of the synthetic song (or the given one, whose length then counts), and a video
+    track for mp4 and mov."""
     suffix, muxer, codec, video = KINDS[kind]
     path = path.with_suffix(suffix)
-    song = synth.song(seconds=seconds)
+    song = song or synth.song(seconds=seconds)
+    seconds = song.mixture.shape[0] / song.sample_rate
     with av.open(str(path), mode="w", format=muxer) as out:
         picture = None
         if video:
