@@ -259,9 +259,9 @@ def _create_unpadded(
     try:
         size = copy_without_padding(path, unpadded, padding)
         fixed = (
-            f"The file started with {padding} bytes of zero padding, which AudioShake fails to "
-            f"process; the upload removed them ({upload.size} → {size} bytes, the audio itself "
-            "is unchanged)."
+            f"The file started with {padding} byte{'s' if padding != 1 else ''} of zero "
+            f"padding, which AudioShake can fail to process; the upload removed them "
+            f"({upload.size} → {size} bytes, the audio itself is unchanged)."
         )
         with open(unpadded, "rb") as fileobj:
             return _create_checked(
