@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from sandbox import dsp, textout  # noqa: E402
-from tests.sandbox import synth  # noqa: E402
+from tests.sandbox import avmedia, synth  # noqa: E402
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:
@@ -116,6 +116,16 @@ def main() -> None:
                 )
             )
             jobs.append((f"read_audio {fmt}", lambda p=path: dsp.read_audio(p)))
+        # PyAV: an M4A and an MP4 (32x32 mpeg4 video) holding the song; the mp4 output copies
+        # the video and encodes the stem as AAC.
+        m4a = avmedia.write_media(Path(tmp) / "song", "m4a", song=song)
+        video = avmedia.write_media(Path(tmp) / "song", "mp4", song=song)
+        jobs.append(("read_audio m4a (PyAV)", lambda: dsp.read_audio(m4a)))
+        jobs.append(("read_audio mp4 (PyAV)", lambda: dsp.read_audio(video)))
+        out = Path(tmp) / "stem.mp4"
+        jobs.append(
+            ("write_video mp4", lambda: dsp.write_video(out, stem, synth.RATE, source=video))
+        )
         for name, work in jobs:
             print(f"  {name}...", file=sys.stderr)
             rows.append((name, best_of(args.runs, work)))

@@ -1,7 +1,8 @@
 """What an uploaded file really is, read from its bytes (never from its name or the browser's
 Content-Type): format sniffing by magic bytes, a metadata probe with mutagen (no full decode),
 the refusal of what AudioShake cannot take (5.1/multichannel, DRM, formats it does not accept),
-and name sanitisation (waveform peaks: `jobs.peaks`).
+whether an MP4/MOV has a video track (`mp4` output needs one: `audio_only`), and name
+sanitisation (waveform peaks: `jobs.peaks`; leading zero-byte padding: `jobs.padding`).
 
 Accepted input (AudioShake's formats page): WAV, AIFF, FLAC, MP3, AAC (ADTS .aac, .m4a), and
 MP4/MOV video with an audio track; mono or stereo; up to 192 kHz; no DRM.
@@ -79,6 +80,7 @@ class AudioInfo:
     channels: int | None
     sample_rate: int | None
     codec: str = ""
+    has_video: bool = False
 
     @property
     def label(self) -> str:
@@ -259,6 +261,36 @@ def _mp4_protection(fileobj: BinaryIO, size: int) -> str | None:
     return walk(0, size, 0)
 
 
+def _mp4_has_video(fileobj: BinaryIO, size: int) -> bool:
+    """Whether a track's media handler is `vide` (moov > trak > mdia > hdlr: a version and
+    flags word, a pre-defined or component-type word, then the handler type). Cover art lives
+    in the metadata, not in a track, so it does not count."""
+    for name, payload, end in _atoms(fileobj, 0, size):
+        if name != b"moov":
+            continue
+        for trak, trak_start, trak_end in _atoms(fileobj, payload, end):
+            if trak != b"trak":
+                continue
+            for mdia, mdia_start, mdia_end in _atoms(fileobj, trak_start, trak_end):
+                if mdia != b"mdia":
+                    continue
+                for hdlr, hdlr_start, _hdlr_end in _atoms(fileobj, mdia_start, mdia_end):
+                    if hdlr == b"hdlr":
+                        fileobj.seek(hdlr_start + 8)
+                        if fileobj.read(4) == b"vide":
+                            return True
+    return False
+
+
+def audio_only(fmt: str, has_video: bool | None) -> bool:
+    """Whether a source surely has no video (so `mp4` output, the stem put back into the
+    source's video, cannot be made): known from the probe, else from the format (a URL's
+    extension; an MP4/MOV of unknown content may have one)."""
+    if has_video is not None:
+        return not has_video
+    return fmt in ("wav", "aiff", "flac", "mp3", "aac", "m4a")
+
+
 # Probe -----------------------------------------------------------------------------------
 
 
@@ -269,7 +301,9 @@ def probe(path: Path) -> AudioInfo:
     with open(path, "rb") as fileobj:
         fmt = sniff(fileobj)
         size = fileobj.seek(0, 2)
-        protection = _mp4_protection(fileobj, size) if fmt in ("m4a", "mp4", "mov") else None
+        mp4_family = fmt in ("m4a", "mp4", "mov")
+        protection = _mp4_protection(fileobj, size) if mp4_family else None
+        has_video = mp4_family and not protection and _mp4_has_video(fileobj, size)
     label = FORMAT_LABELS[fmt]
     if protection:
         raise AudioRejected(
@@ -314,7 +348,7 @@ def probe(path: Path) -> AudioInfo:
     duration = round(length, 3) if length > 0 and math.isfinite(length) else None
     if duration is None and fmt not in ("m4a", "mp4", "mov"):  # fragmented MP4s report 0
         raise AudioRejected(f"This {label} file contains no audio (its length is 0 seconds).")
-    return AudioInfo(fmt, duration, channels, sample_rate, codec)
+    return AudioInfo(fmt, duration, channels, sample_rate, codec, has_video)
 
 
 def pcm_layout(fileobj: BinaryIO, fmt: str) -> tuple[int, int, int, bool, bool, int]:

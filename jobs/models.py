@@ -108,6 +108,8 @@ class Asset(models.Model):
     channels = models.PositiveSmallIntegerField(null=True, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
     peaks = models.JSONField(default=list, blank=True, help_text="Waveform peaks, 0..1")
+    has_video = models.BooleanField(null=True, blank=True, help_text="Null: not probed (URLs)")
+    notes = models.TextField(blank=True, help_text="What the upload fixed, for the user")
 
     remote_id = models.CharField(max_length=64, blank=True, db_index=True)
     remote_status = models.CharField(

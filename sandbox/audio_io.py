@@ -2,9 +2,11 @@
 ``DspError`` family every part of ``sandbox.dsp`` raises.
 
 Owns ``Audio`` (float32 samples shaped (frames, channels) and the rate), ``read_audio``,
-``probe_duration``, ``write_audio`` with ``AUDIO_FORMATS``, and the errors ``DspError``,
-``UndecodableAudio``, ``UnsupportedOutputFormat`` and ``UnsupportedModel``. It imports no
-sandbox module; ``sandbox.dsp`` re-exports all of it.
+``probe_duration``, ``write_audio`` with ``AUDIO_FORMATS``, ``write_video`` and ``has_video``
+(the ``mp4`` output: the stem put back into the source's video), and the errors ``DspError``,
+``UndecodableAudio``, ``UnsupportedOutputFormat`` and ``UnsupportedModel``. WAV, AIFF, FLAC, MP3
+and OGG go through libsndfile; AAC (ADTS), M4A, MP4 and MOV through PyAV
+(``sandbox.containers``, the only sandbox module it imports); ``sandbox.dsp`` re-exports it all.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from sandbox import containers
+
 
 class DspError(Exception):
     """Base class: a problem with the audio or the request, with a message fit for a user."""
@@ -28,11 +32,11 @@ class DspError(Exception):
 
 
 class UndecodableAudio(DspError):
-    """The file cannot be decoded as audio (corrupt, empty, or a format libsndfile lacks)."""
+    """The file cannot be decoded as audio (corrupt, empty, or no format we read)."""
 
 
 class UnsupportedOutputFormat(DspError):
-    """The sandbox cannot produce this output format for this model (e.g. ``mp4``)."""
+    """The sandbox cannot produce this output format (``mp4`` without a source video)."""
 
 
 class UnsupportedModel(DspError):
@@ -74,14 +78,22 @@ def _describe(path: Path, error: Exception) -> str:
 
 
 def read_audio(path: str | os.PathLike[str]) -> Audio:
-    """Decode WAV, AIFF, FLAC, MP3 or OGG into float32 samples (mono stays mono).
+    """Decode WAV, AIFF, FLAC, MP3, OGG, AAC, M4A, MP4 or MOV into float32 samples (mono stays
+    mono; a video's first audio stream). The content decides the decoder, never the name.
 
-    Raises ``UndecodableAudio`` for anything libsndfile cannot read (text renamed to .wav, an
-    empty file, AAC/MP4/MOV), for a file with no samples and for more than two channels.
+    Raises ``UndecodableAudio`` for anything neither reads (text renamed to .wav, an empty
+    file, a video without audio), for a file with no samples and for more than two channels.
     """
     path = Path(path)
     if not path.is_file():
         raise UndecodableAudio(f"{path.name!r} does not exist or is not a file.")
+    if containers.is_container(path):
+        try:
+            samples, rate = containers.decode(path, max_channels=MAX_CHANNELS)
+        except containers.ContainerError as error:
+            raise UndecodableAudio(error.message) from error
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+        return Audio(samples=samples, sample_rate=rate)
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
@@ -102,6 +114,11 @@ def probe_duration(path: str | os.PathLike[str]) -> float:
     path = Path(path)
     if not path.is_file():
         raise UndecodableAudio(f"{path.name!r} does not exist or is not a file.")
+    if containers.is_container(path):
+        try:
+            return containers.probe_duration(path)
+        except containers.ContainerError as error:
+            raise UndecodableAudio(error.message) from error
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
@@ -137,11 +154,11 @@ def write_audio(
     silence. ``bit_depth`` (16 or 24) applies to the PCM formats; mp3 is resampled when the rate
     is not one MPEG defines (above 48 kHz: to 48 kHz). The file appears atomically:
     it is written next to ``path`` and renamed. Raises ``UnsupportedOutputFormat`` for anything
-    else (``mp4`` needs a video container the sandbox does not build).
+    else (``mp4`` is ``write_video``'s: it needs the source video).
     """
     fmt = fmt.lower()
     if fmt not in _CONTAINERS:
-        why = " (that needs the source video's container)" if fmt in ("mp4", "mov") else ""
+        why = " (that is write_video's: it needs the source video)" if fmt in ("mp4", "mov") else ""
         raise UnsupportedOutputFormat(
             f"The sandbox cannot write {fmt!r} output{why}; it writes {', '.join(AUDIO_FORMATS)}."
         )
@@ -171,3 +188,27 @@ def write_audio(
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+VIDEO_FORMATS = ("mp4",)
+
+
+def has_video(path: str | os.PathLike[str]) -> bool:
+    """Whether the file has a video stream the ``mp4`` output can copy (not cover art)."""
+    return containers.has_video(path)
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    source: str | os.PathLike[str],
+) -> None:
+    """The ``mp4`` output: ``samples`` (AAC) muxed with the video stream of ``source`` copied,
+    not re-encoded, in the source's container family (QuickTime for MOV, MP4 otherwise).
+    Raises ``UnsupportedOutputFormat`` when the source has no video stream or cannot be read."""
+    try:
+        containers.mux_with_video(path, samples, sample_rate, source=source)
+    except containers.ContainerError as error:
+        raise UnsupportedOutputFormat(error.message) from error

@@ -23,14 +23,15 @@ statistics of the whole file (noise profile, speaker model), computed in a first
 is the decoded file plus a few blocks' spectra, whatever the length.
 
 Public API (INTERFACES.md section 2): ``Audio``, ``read_audio``, ``probe_duration``,
-``separate``, ``write_audio`` and the ``DspError`` family, all importable from here. This
-module holds the model table and the entry points ``analyse`` and ``separate``; the rest lives
-in ``sandbox.audio_io`` (the errors, decoding and encoding), ``sandbox.spectra`` (the STFT in
-blocks and the cues, ``Spectra``), ``sandbox.masks`` (the per-model masks) and
-``sandbox.speakers`` (``multi_voice``). Imports run one way: ``audio_io`` and ``spectra``
-import no sandbox module, ``masks`` imports ``spectra``, ``speakers`` imports both, and this
-module imports all four. The text models' outputs are ``sandbox.textout``'s (it builds on
-these modules; none of them imports it).
+``separate``, ``write_audio``, ``write_video`` and ``has_video`` (the ``mp4`` output) and the
+``DspError`` family, all importable from here. This module holds the model table and the entry
+points ``analyse`` and ``separate``; the rest lives in ``sandbox.audio_io`` (the errors,
+decoding and encoding, with ``sandbox.containers`` for what PyAV reads and writes),
+``sandbox.spectra`` (the STFT in blocks and the cues, ``Spectra``), ``sandbox.masks`` (the
+per-model masks) and ``sandbox.speakers`` (``multi_voice``). Imports run one way: ``audio_io``
+imports only ``containers``, ``spectra`` no sandbox module, ``masks`` imports ``spectra``,
+``speakers`` imports both, and this module imports all four. The text models' outputs are
+``sandbox.textout``'s (it builds on these modules; none of them imports it).
 """
 
 from __future__ import annotations
@@ -43,14 +44,17 @@ import numpy as np
 
 from sandbox.audio_io import (
     AUDIO_FORMATS,
+    VIDEO_FORMATS,
     Audio,
     DspError,
     UndecodableAudio,
     UnsupportedModel,
     UnsupportedOutputFormat,
+    has_video,
     probe_duration,
     read_audio,
     write_audio,
+    write_video,
 )
 from sandbox.masks import (
     Masks,
@@ -104,12 +108,15 @@ __all__ = [
     "UndecodableAudio",
     "UnsupportedModel",
     "UnsupportedOutputFormat",
+    "VIDEO_FORMATS",
     "analyse",
     "probe_duration",
     "read_audio",
+    "has_video",
     "separate",
     "vocals_mask",
     "write_audio",
+    "write_video",
 ]
 
 

@@ -122,7 +122,7 @@ FIELDS: dict[str, Field] = {
     "target_error_rate": Field(_float(0, 1), "Share of targets that end in error"),
     "target_error_seed": Field(_int(-(2**31), 2**31 - 1), "Seed of the error draws"),
     "charge_errors": Field(_bool, "Errored targets are charged like completed ones"),
-    "reject_padded": Field(_bool, "400 on POST /tasks for assets starting with 1024 zero bytes"),
+    "reject_padded": Field(_bool, "400 on POST /tasks for assets starting with >= 731 zero bytes"),
     "credits_balance": Field(_credits, "Credits left (null: unlimited); <= 0 gives 402"),
     "link_ttl_seconds": Field(_int(0, 7 * DAY), "Lifetime of signed file links"),
     "webhook_url": Field(_url, "Where webhooks go (overrides SANDBOX_WEBHOOK_URL)"),

@@ -12,8 +12,9 @@ A target goes through two steps, each run by `run_once()` when due:
    for each requested format; each stem is an output named after it (`vocals`; `speaker_1`,
    `speaker_2` for multi_voice) and, with `residual: true`, `<model>_residual` (e.g.
    `vocals_residual`). Text models: `textout.text_output` per format, named after the model.
-   A format the DSP cannot write (mp4) fails the target with code 415. Then the target's cost
-   and the webhook.
+   `mp4` is the stem put back into the source's video (`dsp.write_video`: the video stream
+   copied, the stem encoded as AAC); for a source without a video stream the target fails with
+   code 415 before any DSP work. Then the target's cost and the webhook.
 
 Decoded sources are cached for the duration of one `run_once()` (one task at a time), so N
 targets on one task decode it once.
@@ -83,11 +84,15 @@ class RunCache:
     (Separations are not shared: targets are unique by model and variant.)"""
 
     audio: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    videos: dict[str, bool] = field(default_factory=dict)
 
     def source(self, task: SandboxTask, config: FaultConfig) -> "dsp.Audio":
         if task.id not in self.audio:
             try:
-                self.audio[task.id] = dsp.read_audio(_source_path(task, config))
+                path = _source_path(task, config)
+                self.audio[task.id] = dsp.read_audio(path)
+                self.paths[task.id] = path
             except (dsp.UndecodableAudio, SourceError, OSError, requests.RequestException) as exc:
                 self.audio[task.id] = SourceError(str(exc))
         result = self.audio[task.id]
@@ -95,9 +100,18 @@ class RunCache:
             raise result
         return result
 
+    def has_video(self, task: SandboxTask) -> bool:
+        """Whether the (already decoded) source has a video stream for `mp4` output."""
+        if task.id not in self.videos:
+            path = self.paths.get(task.id)
+            self.videos[task.id] = path is not None and dsp.has_video(path)
+        return self.videos[task.id]
+
     def drop(self, task_id: str) -> None:
         """Forget a task's audio (memory holds one task's worth at a time)."""
         self.audio.pop(task_id, None)
+        self.paths.pop(task_id, None)
+        self.videos.pop(task_id, None)
 
 
 def _download(url: str, destination: Path) -> None:
@@ -245,7 +259,10 @@ def _outputs(target: SandboxTarget, cache: RunCache, directory: Path) -> Iterato
     for name, samples in named:
         for fmt in target.formats:
             path = directory / f"{name}.{fmt}"
-            dsp.write_audio(path, samples, audio.sample_rate, fmt)
+            if fmt in dsp.VIDEO_FORMATS:
+                dsp.write_video(path, samples, audio.sample_rate, source=cache.paths[task.id])
+            else:
+                dsp.write_audio(path, samples, audio.sample_rate, fmt)
             yield OutputFile(name, fmt, path)
 
 
@@ -260,14 +277,17 @@ def _process(target: SandboxTarget, cache: RunCache, config: FaultConfig) -> boo
             target, config, failure=Failure(500, "Processing failed (injected by the sandbox)")
         )
     entry = model_get(target.model)
+    writable = (*dsp.AUDIO_FORMATS, *(dsp.VIDEO_FORMATS if cache.has_video(target.task) else ()))
     unwritable = [
-        f for f in target.formats if entry and entry.kind == "audio" and f not in dsp.AUDIO_FORMATS
+        f for f in target.formats if entry and entry.kind == "audio" and f not in writable
     ]
     if unwritable:  # before any DSP work: the target fails anyway
-        message = (
-            f"The sandbox cannot write {', '.join(unwritable)} output (the stem put back into "
-            f"the source video); it writes {', '.join(dsp.AUDIO_FORMATS)}"
+        why = (
+            "the stem put back into the source's video, and this source has no video stream"
+            if set(unwritable) <= set(dsp.VIDEO_FORMATS)
+            else f"it writes {', '.join(writable)}"
         )
+        message = f"The sandbox cannot write {', '.join(unwritable)} output: {why}"
         return _finish(target, config, failure=Failure(415, message))
     directory = media_path(f"{OUTPUTS_DIR}/{target.task_id}/{target.id}")
     directory.mkdir(parents=True, exist_ok=True)

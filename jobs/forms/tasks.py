@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Project
+from jobs.audiofile import FORMAT_LABELS, audio_only
 from jobs.catalogue import Catalogue, accepts_transcript, language_name, variant_label
 from jobs.forms.taskstate import (
     ROW_PREFIX,
@@ -378,6 +379,8 @@ class TaskCreateForm(forms.Form):
                 )
                 continue
             seen[identity] = number
+            if source and "mp4" in row.cleaned_data.get("formats", ()):
+                self._refuse_mp4_without_video(row, source)
             limit_seconds = model.max_input_seconds
             if duration and limit_seconds and duration > limit_seconds:
                 row.add_error(
@@ -385,6 +388,22 @@ class TaskCreateForm(forms.Form):
                     f"The source is {duration_text(duration)} long; {model.name} accepts at most "
                     f"{duration_text(limit_seconds)}.",
                 )
+
+    @staticmethod
+    def _refuse_mp4_without_video(row: "TargetRowForm", source: Asset) -> None:
+        """MP4 output is the stem put back into the source's video: an audio-only source has
+        none, so AudioShake could not make it."""
+        if not audio_only(source.format, source.has_video):
+            return
+        kind = FORMAT_LABELS.get(source.format, source.format.upper() or "audio")
+        others = [f.upper() for f in row.model_info.output_formats if f != "mp4"]
+        choose = " or ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+        row.add_error(
+            "formats",
+            f"MP4 output puts the separated audio back into the source's video, and "
+            f"“{source.name}” is audio only ({kind}, no video track). Choose "
+            f"{choose or 'another format'}, or use an MP4 or MOV video as the source.",
+        )
 
     # Results ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, models, transaction
 from django.db.models.functions import Lower
@@ -37,6 +38,7 @@ from jobs.audiofile import (
     sanitise_name,
 )
 from jobs.models import Asset, RemoteStatus, SubmissionState, Target, WorkItem
+from jobs.padding import copy_without_padding, leading_padding
 from jobs.peaks import compute_peaks
 
 EXPIRING_SOON = timedelta(hours=12)
@@ -53,11 +55,13 @@ UNSENT_STATES = (
 @dataclass(frozen=True)
 class UploadOutcome:
     """`created`: a new asset. Otherwise `asset` is the library's existing copy of the same
-    content (a duplicate); `restored` when this upload gave it back its local copy."""
+    content (a duplicate); `restored` when this upload gave it back its local copy. `fixed`
+    says what the upload repaired (leading zero padding), "" when nothing."""
 
     asset: Asset
     created: bool
     restored: bool = False
+    fixed: str = ""
 
 
 # Reading ---------------------------------------------------------------------------------
@@ -180,6 +184,8 @@ def asset_create_from_upload(
     """Validate an uploaded file by content and keep it as an asset waiting to be forwarded
     to AudioShake (a work item for the poller, in the same transaction).
 
+    Leading zero-byte padding (which AudioShake accepts on upload and then fails every task
+    on) is removed first, and said in the outcome's `fixed` and the asset's `notes`.
     The same content (SHA-256) already in the library is reused, never stored twice. Raises
     AudioRejected with a message for the user; a rejected file leaves nothing behind (the
     caller's temporary upload is closed, so deleted)."""
@@ -200,32 +206,87 @@ def _create_from_upload(*, upload: UploadedFile, project: Project, user: User) -
         )
     path, cleanup = _temporary_path(upload)
     try:
+        with open(path, "rb") as fileobj:
+            padding = leading_padding(fileobj)
+        if padding:
+            return _create_unpadded(
+                upload=upload, path=path, padding=padding, project=project, user=user
+            )
         sha256 = getattr(upload, "sha256", "") or _sha256_of(path)
-        existing = Asset.objects.filter(sha256=sha256).select_related("uploaded_by").first()
-        if existing is not None and (existing.has_local_copy or existing.is_remote_usable):
-            return UploadOutcome(existing, created=False)
-        info = probe(path)
-        peaks = compute_peaks(path, info.format)
-        return _store(
-            upload=upload,
-            info=info,
-            peaks=peaks,
-            sha256=sha256,
-            project=project,
-            user=user,
+        return _create_checked(
+            upload=upload, content=upload, path=path, sha256=sha256, project=project, user=user
         )
     finally:
         cleanup()
 
 
+def _create_checked(
+    *,
+    upload: UploadedFile,
+    content: File,
+    path: Path,
+    sha256: str,
+    project: Project,
+    user: User,
+    fixed: str = "",
+) -> UploadOutcome:
+    existing = Asset.objects.filter(sha256=sha256).select_related("uploaded_by").first()
+    if existing is not None and (existing.has_local_copy or existing.is_remote_usable):
+        return UploadOutcome(existing, created=False, fixed=fixed)
+    info = probe(path)
+    peaks = compute_peaks(path, info.format)
+    return _store(
+        upload=upload,
+        content=content,
+        info=info,
+        peaks=peaks,
+        sha256=sha256,
+        project=project,
+        user=user,
+        fixed=fixed,
+    )
+
+
+def _create_unpadded(
+    *, upload: UploadedFile, path: Path, padding: int, project: Project, user: User
+) -> UploadOutcome:
+    """The upload minus its leading zero bytes (AudioShake accepts a padded file, then fails
+    every task on it): stored, hashed and probed as the file it really is."""
+    with tempfile.NamedTemporaryFile(
+        suffix=".unpadded", dir=settings.FILE_UPLOAD_TEMP_DIR, delete=False
+    ) as handle:
+        unpadded = Path(handle.name)
+    try:
+        size = copy_without_padding(path, unpadded, padding)
+        fixed = (
+            f"The file started with {padding} byte{'s' if padding != 1 else ''} of zero "
+            f"padding, which AudioShake can fail to process; the upload removed them "
+            f"({upload.size} → {size} bytes, the audio itself is unchanged)."
+        )
+        with open(unpadded, "rb") as fileobj:
+            return _create_checked(
+                upload=upload,
+                content=File(fileobj, name=upload.name),
+                path=unpadded,
+                sha256=_sha256_of(unpadded),
+                project=project,
+                user=user,
+                fixed=fixed,
+            )
+    finally:
+        unpadded.unlink(missing_ok=True)
+
+
 def _store(
     *,
     upload: UploadedFile,
+    content: File,
     info: AudioInfo,
     peaks: list[float],
     sha256: str,
     project: Project,
     user: User,
+    fixed: str = "",
 ) -> UploadOutcome:
     name = sanitise_name(upload.name or "")
     asset = Asset(
@@ -234,17 +295,19 @@ def _store(
         name=name,
         original_filename=sanitise_name(upload.name or "", max_length=255),
         sha256=sha256,
-        size_bytes=upload.size,
+        size_bytes=content.size,
         format=info.format,
         duration_seconds=info.duration_seconds,
         channels=info.channels,
         sample_rate=info.sample_rate,
+        has_video=info.has_video,
+        notes=fixed,
         peaks=peaks,
         remote_status=RemoteStatus.WAITING,
     )
     # Into storage first (a rename for a streamed upload on the same disk), outside the
     # transaction so a slow copy never holds the database's write lock.
-    asset.file.save(name, upload, save=False)
+    asset.file.save(name, content, save=False)
     stored = asset.file.name
     try:
         with transaction.atomic():
@@ -253,15 +316,15 @@ def _store(
             if existing is None:
                 asset.save()
                 _forward(asset)
-                return UploadOutcome(asset, created=True)
+                return UploadOutcome(asset, created=True, fixed=fixed)
             if existing.has_local_copy or existing.is_remote_usable:
-                outcome = UploadOutcome(existing, created=False)
+                outcome = UploadOutcome(existing, created=False, fixed=fixed)
             else:  # the library entry lost its local copy and its remote one: restore it
                 existing.file.name = stored
                 existing.save(update_fields=["file", "updated_at"])
                 _reset_remote(existing)
                 _forward(existing)
-                return UploadOutcome(existing, created=False, restored=True)
+                return UploadOutcome(existing, created=False, restored=True, fixed=fixed)
     except BaseException:
         asset.file.storage.delete(stored)
         raise

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from jobs.models import Asset
-from tests.assets.media import wav_bytes
+from tests.assets.media import encoded, wav_bytes
 
 
 @pytest.mark.browser
@@ -113,3 +113,29 @@ def test_asset_page_leads_to_a_task_or_says_why_not(
         "expired on AudioShake and no local copy was kept"
     )
     screenshot(page, "expired")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_padded_mp3_is_fixed_on_upload(
+    logged_in_page, live_server, project, tmp_path, screenshot
+):
+    """The upload script's result says the zero padding was removed; so does the asset page."""
+    page = logged_in_page
+    padded = tmp_path / "Padded mix.mp3"
+    padded.write_bytes(bytes(731) + encoded("MP3", "MPEG_LAYER_III", seconds=2.0))
+
+    page.goto(f"{live_server.url}/assets/upload/")
+    page.get_by_label("Project").first.select_option(label=project.name)
+    page.get_by_label("I confirm the team has the rights").first.check()
+    page.get_by_label("Audio or video files").set_input_files([padded])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    accepted = page.locator("#upload-queue .upload-result.accepted")
+    expect(accepted).to_contain_text("Padded mix.mp3")
+    expect(accepted).to_contain_text("started with 731 bytes of zero padding")
+    screenshot(page, "upload-fixed")
+
+    page.goto(f"{live_server.url}{Asset.objects.get().get_absolute_url()}")
+    expect(page.locator(".asset-notes")).to_contain_text("the upload removed them")
+    expect(page.get_by_text("MP3 (audio only)")).to_be_visible()
+    screenshot(page, "asset-fixed")

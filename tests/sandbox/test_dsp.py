@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sandbox import audio_io, dsp, masks, speakers, spectra, textout
+from sandbox import audio_io, containers, dsp, masks, speakers, spectra, textout
 from tests.sandbox import synth
 
 RATE = synth.RATE
 # sandbox.dsp and the modules it is built from (it re-exports their public names)
-DSP_MODULES = (audio_io, spectra, masks, speakers, dsp)
+DSP_MODULES = (containers, audio_io, spectra, masks, speakers, dsp)
 
 
 @pytest.fixture(scope="module")

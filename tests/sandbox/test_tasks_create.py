@@ -346,12 +346,13 @@ def test_other_accounts_asset_is_unknown(create_task, asset_id):
 
 
 def test_padded_asset_fails_with_the_real_apis_message(api, create_task, upload):
-    """An asset starting with >= 1024 zero bytes: 400 "Error fetching or processing asset"."""
-    padded = upload("padded.mp3", b"\0" * 1024 + b"ID3\x04" + b"\0" * 64).json()["id"]
+    """An asset starting with >= 731 zero bytes (the live API's threshold): 400 "Error
+    fetching or processing asset"; 730 are fine."""
+    padded = upload("padded.mp3", b"\0" * 731 + b"ID3\x04" + b"\0" * 64).json()["id"]
     response = create_task({"assetId": padded, "targets": [VOCALS]})
     assert response.status_code == 400
     assert response.json()["message"] == "Error fetching or processing asset"
-    shorter = upload("ok.wav", wav_bytes(padding=1023)).json()["id"]
+    shorter = upload("ok.wav", wav_bytes(padding=730)).json()["id"]
     assert create_task({"assetId": shorter, "targets": [VOCALS]}).status_code == 200
     api.post(f"{API}/_control/faults", {"reject_padded": False}, content_type="application/json")
     assert create_task({"assetId": padded, "targets": [VOCALS]}).status_code == 200

@@ -107,7 +107,8 @@ def test_text_models_write_their_formats(api, create_task, song, instant):
 
 
 def test_mp4_fails_only_that_target(api, create_task, song, instant):
-    """A format the sandbox cannot write is a 415 target error; other targets complete."""
+    """mp4 output of an audio-only source is a 415 target error (there is no video to put the
+    stem back into); other targets complete."""
     body = {
         "assetId": song,
         "targets": [
@@ -122,6 +123,7 @@ def test_mp4_fails_only_that_target(api, create_task, song, instant):
     assert bass["status"] == "error"
     assert bass["error"]["code"] == 415
     assert bass["error"]["message"].startswith("The sandbox cannot write mp4 output")
+    assert "no video stream" in bass["error"]["message"]
     assert (bass["output"], bass["cost"]) == ([], 0)
     assert drums["status"] == "completed"
     assert task["cost"] == 1
