@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "jobs",
     "costs",
+    "batches",
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and
