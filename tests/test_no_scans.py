@@ -28,6 +28,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Project, User
+from batches.models import Batch, BatchTask
 from jobs.models import Output, SubmissionState, Target, TargetStatus, Task
 from jobs.progress import task_changed
 
@@ -183,6 +184,8 @@ PAGES = [
     ("task", True),
     ("/assets/", False),
     ("/costs/", False),
+    ("batch", False),
+    ("/batches/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -193,7 +196,25 @@ PAGE_IDS = [
     "fragment",
     "assets",
     "costs",
+    "batch page",
+    "batch list",
 ]
+
+
+def _url(page: str, processing: Task) -> str:
+    """The page's URL: the processing task's page, or a batch of it (its page or the list)."""
+    if page == "task":
+        return processing.get_absolute_url()
+    if page in ("batch", "/batches/"):
+        batch = Batch.objects.create(
+            name="Batch",
+            token=uuid.uuid4(),
+            created_by=processing.created_by,
+            project=processing.project,
+        )
+        BatchTask.objects.create(batch=batch, task=processing)
+        return batch.get_absolute_url() if page == "batch" else page
+    return page
 
 
 @pytest.fixture
@@ -209,7 +230,7 @@ def test_page_reads_targets_and_outputs_only_through_an_index(
 ) -> None:
     """The page's queries on targets and outputs use an index: none reads either table whole."""
     processing = _history(admin_user, project)
-    url = processing.get_absolute_url() if page == "task" else page
+    url = _url(page, processing)
     admin_client.get(url)  # warm the catalogue and the session
     assert _full_scans(admin_client, url, **(HTMX if htmx else {})) == {}
 
@@ -221,7 +242,7 @@ def test_page_work_does_not_grow_with_history(
     """55 tasks of history, then 275: at most half as much work again, not five times."""
     work = Work()
     processing = _history(admin_user, project, tasks=55)
-    url = processing.get_absolute_url() if page == "task" else page
+    url = _url(page, processing)
     extra = HTMX if htmx else {}
     admin_client.get(url, **extra)  # warm the catalogue and the session
     small = work.measure(admin_client, url, **extra)
