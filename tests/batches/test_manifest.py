@@ -103,9 +103,9 @@ def test_valid_manifest_is_confirmed_then_created_once(
     assert review.status_code == 200
     assert "2 tasks" in text
     assert Asset.objects.filter(source_url__startswith="https://").count() == 0
-    hidden = {k: v for k, v in review.context["hidden"]}
+    hidden = dict(review.context["hidden"])
     assert hidden["manifest_text"] == csv_text
-    confirm = {**dict(review.context["hidden"]), "step": "confirm"}
+    confirm = {**hidden, "step": "confirm"}
     first = member_client.post("/batches/manifest/", confirm)
     second = member_client.post("/batches/manifest/", confirm)
     batch = Batch.objects.get()
