@@ -72,6 +72,11 @@ class BatchEstimate:
         return tuple(check for check in self.budgets if check.over)
 
     @property
+    def unknown_lengths(self) -> bool:
+        """Whether a source's length is unknown yet (a URL): counted as one minute."""
+        return any(not row.estimate.duration_known for row in self.items)
+
+    @property
     def warnings(self) -> tuple[BudgetCheck, ...]:
         return tuple(check for check in self.budgets if check.warning)
 

@@ -29,7 +29,7 @@ from batches.services import (
     batch_for_token,
 )
 from batches.zip import batch_zip_response
-from jobs.catalogue import catalogue_load
+from jobs.catalogue import Catalogue, catalogue_load
 from jobs.models import Output, SubmissionState, Task
 from jobs.services.tasks import (
     BudgetCheck,
@@ -60,13 +60,7 @@ def batch_create_view(request: HtmxHttpRequest) -> HttpResponse:
     confirmation (`step=review`), then the batch (`step=confirm`)."""
     catalogue = catalogue_load()
     if request.method == "GET":
-        initial = {
-            "asset": request.GET.getlist("asset")[: MAX_BATCH_TASKS + 1],
-            "batch_token": uuid.uuid4(),
-            "project": request.GET.get("project", ""),
-        }
-        form = BatchForm(catalogue=catalogue, initial=initial)
-        return render(request, "batches/create.html", {"form": form, **_chosen(form, initial)})
+        return _first_form(request, catalogue)
     return _submit(request, BatchForm(request.POST, catalogue=catalogue), "batches/create.html")
 
 
@@ -82,14 +76,21 @@ def batch_manifest_view(request: HtmxHttpRequest) -> HttpResponse:
     return _submit(request, form, "batches/manifest.html")
 
 
-def _chosen(form: BatchForm, initial: dict[str, Any]) -> dict[str, Any]:
-    """The assets a GET of the form lists (at most one batch of them)."""
-    queryset = form.fields["asset"].queryset
-    pks = [pk for pk in initial["asset"] if str(pk).isdigit()][:MAX_BATCH_TASKS]
-    return {
-        "assets": list(queryset.filter(pk__in=pks)),
-        "too_many": len(initial["asset"]) > MAX_BATCH_TASKS,
+def _first_form(request: HtmxHttpRequest, catalogue: Catalogue) -> HttpResponse:
+    """The form for the chosen assets (at most one batch of them), billed to their project
+    when they share one that is active."""
+    chosen = request.GET.getlist("asset")[: MAX_BATCH_TASKS + 1]
+    pks = [pk for pk in chosen if pk.isdigit() and len(pk) < 19][:MAX_BATCH_TASKS]
+    form = BatchForm(catalogue=catalogue)
+    assets = list(form.fields["asset"].queryset.filter(pk__in=pks))
+    projects = {a.project for a in assets}
+    project = projects.pop() if len(projects) == 1 else None
+    form.initial = {
+        "batch_token": uuid.uuid4(),
+        "project": project.pk if project and not project.archived else None,
     }
+    context = {"form": form, "assets": assets, "too_many": len(chosen) > MAX_BATCH_TASKS}
+    return render(request, "batches/create.html", context)
 
 
 def _manifest_context(form: ManifestForm) -> dict[str, Any]:
