@@ -24,6 +24,7 @@ from batches.manifest import COLUMNS
 from batches.models import Batch, BatchTask
 from batches.services import (
     MAX_BATCH_TASKS,
+    BatchEstimate,
     batch_create,
     batch_estimate,
     batch_for_token,
@@ -199,7 +200,11 @@ def _budget_line(check: BudgetCheck) -> str:
 
 
 def _confirm_page(
-    request: HtmxHttpRequest, form: BatchForm | ManifestForm, totals: Any, *, error: str = ""
+    request: HtmxHttpRequest,
+    form: BatchForm | ManifestForm,
+    totals: BatchEstimate,
+    *,
+    error: str = "",
 ) -> HttpResponse:
     hidden = [
         (key, value)

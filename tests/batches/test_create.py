@@ -1,10 +1,12 @@
 """Creating a batch from assets chosen in the library: one confirmation, one task per asset,
 one batch per form token, the budget checked for the whole batch."""
 
+import re
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.models import Project, User
@@ -12,8 +14,9 @@ from batches.models import Batch, BatchTask
 from batches.presets import preset_resolve
 from batches.services import BatchItem, batch_create, item_token
 from jobs.catalogue import Catalogue
-from jobs.models import Task, WorkItem
+from jobs.models import Asset, Task, WorkItem
 from jobs.services.tasks import BudgetExceeded
+from tests.assets.media import wav_bytes
 from tests.batches.conftest import batch_body
 
 pytestmark = pytest.mark.django_db
@@ -202,3 +205,27 @@ def test_library_offers_the_selection_to_members_only(
     assert "Create batch from selected" in member_page
     assert 'form="batch-select"' not in viewer_page
     assert "Create batch from" not in viewer_page
+
+
+def test_plain_upload_of_many_files_offers_their_batch(
+    member_client: Client, project: Project, settings, tmp_path
+) -> None:
+    """Without JavaScript, the upload page's results link to the batch form of every file
+    just uploaded, and that form lists them."""
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    files = [
+        SimpleUploadedFile(f"Take {n}.wav", wav_bytes(seconds=1 + n / 10), content_type="audio/wav")
+        for n in range(3)
+    ]
+    page = member_client.post(
+        "/assets/upload/", {"project": project.pk, "rights": "on", "files": files}
+    )
+    link = re.search(
+        r'href="(/batches/new/\?[^"]+)">Create a batch with these files', page.content.decode()
+    )
+    assert link is not None
+    pks = sorted(Asset.objects.values_list("pk", flat=True))
+    assert len(pks) == 3
+    form = member_client.get(link.group(1).replace("&amp;", "&")).content.decode()
+    assert "New batch: 3 assets" in form
+    assert all(f"Take {n}.wav" in form for n in range(3))
