@@ -2,11 +2,13 @@
 one batch per form token, the budget checked for the whole batch."""
 
 import re
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 
 from accounts.models import Project, User
@@ -229,3 +231,34 @@ def test_plain_upload_of_many_files_offers_their_batch(
     form = member_client.get(link.group(1).replace("&amp;", "&")).content.decode()
     assert "New batch: 3 assets" in form
     assert all(f"Take {n}.wav" in form for n in range(3))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_submitting_one_batch_at_once_make_it_once(
+    member: User, make_asset, project: Project, catalogue: Catalogue
+) -> None:
+    """The same confirmation posted from two tabs at the same moment: one batch of N tasks,
+    and both land on it."""
+    assets = [make_asset(name=f"Song {n}.wav") for n in range(5)]
+    body = batch_body(assets=assets, project=project)
+    barrier = threading.Barrier(2)
+    locations: list[str] = []
+
+    def submit() -> None:
+        try:
+            client = Client()
+            client.force_login(member)
+            barrier.wait(timeout=10)
+            locations.append(client.post("/batches/new/", body)["Location"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    batch = Batch.objects.get()
+    assert locations == [batch.get_absolute_url()] * 2
+    assert Task.objects.count() == 5
+    assert WorkItem.objects.filter(kind=WorkItem.Kind.TASK_SUBMIT).count() == 5
