@@ -10,12 +10,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import Project
-from batches.manifest import ManifestRow, parse_manifest
+from batches.manifest import ManifestRow, metadata_problem, parse_manifest
 from batches.presets import ChosenPreset, preset_choices, preset_resolve
 from batches.services import MAX_BATCH_TASKS, BatchItem
 from jobs.catalogue import Catalogue
-from jobs.forms.tasks import file_assets, url_assets
-from jobs.intent import metadata_limit
 from jobs.models import Asset
 from jobs.services.tasks import source_problem, task_estimate
 
@@ -73,9 +71,8 @@ class _BatchFields(forms.Form):
 
     def clean_metadata(self) -> str:
         value = self.cleaned_data["metadata"].replace("\r\n", "\n")
-        limit = metadata_limit()
-        if len(value) > limit:
-            raise ValidationError(f"Metadata is {len(value)} characters long; at most {limit} fit.")
+        if problem := metadata_problem(value):
+            raise ValidationError(f"{problem.capitalize()}.")
         return value
 
     def clean_preset(self) -> str:
@@ -112,7 +109,10 @@ class BatchForm(_BatchFields):
 
     def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.fields["asset"].queryset = (file_assets() | url_assets()).order_by("name", "pk")
+        # Every library entry: one that cannot be sent gets its own reason (`clean_asset`).
+        self.fields["asset"].queryset = Asset.objects.select_related("project").order_by(
+            "name", "pk"
+        )
 
     def clean_asset(self) -> list[Asset]:
         assets = list(self.cleaned_data["asset"])

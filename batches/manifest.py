@@ -27,6 +27,14 @@ COLUMNS = ("source", "title", "project", "preset", "metadata")
 TITLE_MAX = 255
 
 
+def metadata_problem(text: str) -> str:
+    """Why `text` cannot be a task's metadata (too long for AudioShake with the marker), or ""."""
+    limit = metadata_limit()
+    if len(text) > limit:
+        return f"metadata is {len(text)} characters long; at most {limit} fit"
+    return ""
+
+
 @dataclass(frozen=True)
 class ManifestRow:
     number: int  # as a spreadsheet numbers it: the header is row 1
@@ -100,7 +108,6 @@ def parse_manifest(
     ]
     lookup = _Lookup(records)
     presets: dict[str, ChosenPreset | None] = {}
-    limit = metadata_limit()
     for number, record in records:
         errors: list[str] = []
         source = record.get("source", "").strip()
@@ -108,8 +115,8 @@ def parse_manifest(
         metadata = record.get("metadata")
         if metadata is not None:
             metadata = metadata.replace("\r\n", "\n")
-            if len(metadata) > limit:
-                errors.append(f"metadata is {len(metadata)} characters long; at most {limit} fit")
+            if problem := metadata_problem(metadata):
+                errors.append(problem)
             elif not metadata:
                 metadata = None
         if len(title) > TITLE_MAX:

@@ -42,12 +42,9 @@ from jobs.services.tasks import (
 from jobs.status import health_token, poller_health
 
 BATCHES_PER_PAGE = 25
-FINISHED_STATES = (
-    "completed",
-    "partial",
-    "error",
-    SubmissionState.REJECTED,
-    SubmissionState.FAILED,
+# `Task.is_finished`, as a filter: done on AudioShake, or given up before it was sent.
+FINISHED = Q(items__task__completed_at__isnull=False) | Q(
+    items__task__submission_state__in=(SubmissionState.REJECTED, SubmissionState.FAILED)
 )
 
 
@@ -241,7 +238,7 @@ def batch_list_view(request: HtmxHttpRequest) -> HttpResponse:
         Batch.objects.select_related("created_by", "project")
         .annotate(
             n_tasks=Count("items"),
-            n_finished=Count("items", filter=Q(items__task__state__in=FINISHED_STATES)),
+            n_finished=Count("items", filter=FINISHED),
             n_targets=Sum("items__task__targets_total"),
             n_completed=Sum("items__task__targets_completed"),
             n_errors=Sum("items__task__targets_error"),

@@ -164,6 +164,7 @@ def test_bad_input_gets_messages_not_errors(
         ({"asset": ["999999"]}, "An asset chosen is not in the library"),
         ({"asset": ["x" * 5000]}, "An asset chosen is not in the library"),
         ({"name": ""}, "Give the batch a name."),
+        ({"metadata": "m" * 5000}, "Metadata is 5000 characters long; at most"),
         ({"preset": "team:99999"}, "That preset does not exist"),
         ({"batch_token": "not-a-token"}, "This form had no valid token"),
     ]
@@ -262,3 +263,18 @@ def test_two_tabs_submitting_one_batch_at_once_make_it_once(
     assert locations == [batch.get_absolute_url()] * 2
     assert Task.objects.count() == 5
     assert WorkItem.objects.filter(kind=WorkItem.Kind.TASK_SUBMIT).count() == 5
+
+
+def test_an_asset_that_cannot_be_sent_is_named_with_its_reason(
+    member_client: Client, make_asset, project: Project
+) -> None:
+    """An expired upload without a local copy gets the task form's own reason, and the batch
+    is not created."""
+    good = make_asset(name="Fine.wav")
+    gone = make_asset(name="Gone.wav", expired=True, local=False)
+    response = member_client.post("/batches/new/", batch_body(assets=[good, gone], project=project))
+    assert response.status_code == 200
+    assert (
+        "“Gone.wav” expired on AudioShake and no local copy was kept" in response.content.decode()
+    )
+    assert Task.objects.count() == 0
