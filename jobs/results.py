@@ -5,7 +5,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from jobs.audiofile import download_name
@@ -202,43 +202,71 @@ def manifest_rows(task: Task, outputs: list[Output], requested_by: object) -> li
     return rows
 
 
+def kept_outputs(outputs: Iterable[Output]) -> list[Output]:
+    """The outputs among `outputs` whose file is mirrored here (what a ZIP holds)."""
+    return [o for o in outputs if o.file and o.mirror_state == Output.MirrorState.MIRRORED]
+
+
 def task_zip_stream(task: Task, outputs: list[Output], *, requested_by: object) -> Iterator[bytes]:
     """Yield a ZIP (stored, not recompressed: audio does not shrink) of the outputs, then a
     `manifest.json` and `manifest.csv`, chunk by chunk: memory stays flat in file size."""
+    return tasks_zip_stream([("", task, outputs)], requested_by=requested_by)
+
+
+def tasks_zip_stream(
+    entries: Iterable[tuple[str, Task, list[Output]]], *, requested_by: object
+) -> Iterator[bytes]:
+    """One ZIP of several tasks, each `(folder, task, outputs)` written as `task_zip_stream`
+    writes one task (its files and manifests) under `folder/` ("" for the top level)."""
     pipe = _Pipe()
+    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for folder, task, outputs in entries:
+            yield from _zip_task(zf, pipe, task, outputs, requested_by, folder)
+    yield pipe.drain()
+
+
+def _zip_task(
+    zf: zipfile.ZipFile,
+    pipe: "_Pipe",
+    task: Task,
+    outputs: list[Output],
+    requested_by: object,
+    folder: str,
+) -> Iterator[bytes]:
+    prefix = f"{folder}/" if folder else ""
     rows = manifest_rows(task, outputs, requested_by)
     used: set[str] = set()
-    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for output, row in zip(outputs, rows, strict=True):
-            name = row["file"]
-            n = 2
-            while name in used:  # two outputs with one name (e.g. two tasks' stems): number them
-                stem, _, ext = row["file"].rpartition(".")
-                name = f"{stem} ({n}).{ext}"
-                n += 1
-            used.add(name)
-            row["file"] = name
-            with (
-                output.file.storage.open(output.file.name, "rb") as src,
-                zf.open(
-                    zipfile.ZipInfo(name, date_time=_zip_time(task)), "w", force_zip64=True
-                ) as dst,
-            ):
-                while chunk := src.read(256 * 1024):
-                    dst.write(chunk)
-                    yield pipe.drain()
-        manifest = {
-            "task": task.pk,
-            "remote_task": task.remote_id,
-            "source": task.source_name or task.source_url,
-            "project": task.project.name,
-            "metadata": task.metadata,
-            "submitted_by": task.created_by.get_username(),
-            "submitted_at": task.created_at.isoformat(),
-            "downloaded_by": getattr(requested_by, "username", ""),
-            "files": rows,
-        }
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    for output, row in zip(outputs, rows, strict=True):
+        name = row["file"]
+        n = 2
+        while name in used:  # two outputs with one name (e.g. two tasks' stems): number them
+            stem, _, ext = row["file"].rpartition(".")
+            name = f"{stem} ({n}).{ext}"
+            n += 1
+        used.add(name)
+        row["file"] = name
+        with (
+            output.file.storage.open(output.file.name, "rb") as src,
+            zf.open(
+                zipfile.ZipInfo(prefix + name, date_time=_zip_time(task)), "w", force_zip64=True
+            ) as dst,
+        ):
+            while chunk := src.read(256 * 1024):
+                dst.write(chunk)
+                yield pipe.drain()
+    manifest = {
+        "task": task.pk,
+        "remote_task": task.remote_id,
+        "source": task.source_name or task.source_url,
+        "project": task.project.name,
+        "metadata": task.metadata,
+        "submitted_by": task.created_by.get_username(),
+        "submitted_at": task.created_at.isoformat(),
+        "downloaded_by": getattr(requested_by, "username", ""),
+        "files": rows,
+    }
+    zf.writestr(prefix + "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+    if rows:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -247,7 +275,7 @@ def task_zip_stream(task: Task, outputs: list[Output], *, requested_by: object) 
             {k: neutralise(v) if isinstance(v, str) and k != "cost" else v for k, v in r.items()}
             for r in rows
         )
-        zf.writestr("manifest.csv", text.getvalue())
+        zf.writestr(prefix + "manifest.csv", text.getvalue())
     yield pipe.drain()
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "jobs",
     "costs",
     "listening",  # mix exports and ratings (issue 16)
+    "batches",  # one task per asset under one name and token (issue 15)
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("costs/", include("costs.urls")),
     path("listening/", include("listening.urls")),
+    path("batches/", include("batches.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

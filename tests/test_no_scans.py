@@ -28,6 +28,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Project, User
+from batches.models import Batch, BatchTask
 from jobs.models import Output, SubmissionState, Target, TargetStatus, Task
 from jobs.progress import task_changed
 
@@ -184,6 +185,8 @@ PAGES = [
     ("/assets/", False),
     ("/costs/", False),
     ("mix", False),
+    ("batch", False),
+    ("/batches/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -195,15 +198,26 @@ PAGE_IDS = [
     "assets",
     "costs",
     "export mix",
+    "batch page",
+    "batch list",
 ]
 
 
-def _url(page: str, task: Task) -> str:
-    """The page's URL: "task" is the processing task's page, "mix" its Export mix page."""
+def _url(page: str, processing: Task) -> str:
+    """The page's URL: the processing task's page, its Export mix page, or a batch of it."""
     if page == "task":
-        return task.get_absolute_url()
+        return processing.get_absolute_url()
     if page == "mix":
-        return f"/listening/tasks/{task.pk}/mix/"
+        return f"/listening/tasks/{processing.pk}/mix/"
+    if page in ("batch", "/batches/"):
+        batch = Batch.objects.create(
+            name="Batch",
+            token=uuid.uuid4(),
+            created_by=processing.created_by,
+            project=processing.project,
+        )
+        BatchTask.objects.create(batch=batch, task=processing)
+        return batch.get_absolute_url() if page == "batch" else page
     return page
 
 

@@ -6,7 +6,6 @@ and the page waits for it."""
 
 import json
 import mimetypes
-from collections.abc import Iterable
 from datetime import datetime
 from http import HTTPStatus
 
@@ -28,6 +27,7 @@ from jobs.results import (
     AUDIO_FORMATS,
     comparable_models,
     compare_candidates,
+    kept_outputs,
     model_names,
     output_download_name,
     parse_transcript,
@@ -268,11 +268,6 @@ def output_play(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _serve_output(request, output, as_attachment=False)
 
 
-def _kept(outputs: Iterable[Output]) -> list[Output]:
-    """The outputs among `outputs` whose file is mirrored here."""
-    return [o for o in outputs if o.file and o.mirror_state == Output.MirrorState.MIRRORED]
-
-
 def _zip_response(
     request: HtmxHttpRequest, task: Task, outputs: list[Output], name: str
 ) -> StreamingHttpResponse:
@@ -288,7 +283,7 @@ def _zip_response(
 def task_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """All kept outputs of a task in one ZIP, with a manifest, streamed as it is written."""
     task = _task_with_targets(pk)
-    outputs = _kept(o for t in task.targets.all() for o in t.outputs.all())
+    outputs = kept_outputs(o for t in task.targets.all() for o in t.outputs.all())
     if not outputs:
         raise Http404("No output of this task is kept yet.")
     return _zip_response(request, task, outputs, f"{source_stem(task)} - task {task.pk}.zip")
@@ -303,7 +298,7 @@ def task_combined_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     fixes = rerun_fixes(task=task)
     if not fixes:
         raise Http404("No re-run of this task completed a failed target.")
-    outputs = _kept(o for t in task.targets.all() for o in fixes.get(t.pk, t).outputs.all())
+    outputs = kept_outputs(o for t in task.targets.all() for o in fixes.get(t.pk, t).outputs.all())
     if not outputs:
         raise Http404("No output of this task or its re-runs is kept yet.")
     name = f"{source_stem(task)} - task {task.pk} with re-runs.zip"
