@@ -51,8 +51,13 @@ from jobs.forms.taskstate import (
     state_remove_row,
 )
 from jobs.models import Asset, Preset, Task
-from jobs.services.tasks import (
+from jobs.services.tasklist import (
     LIST_STATUS_STATES,
+    task_has_model,
+    task_search,
+    tasks_for_rows,
+)
+from jobs.services.tasks import (
     BudgetCheck,
     BudgetExceeded,
     Estimate,
@@ -67,9 +72,6 @@ from jobs.services.tasks import (
     task_create,
     task_estimate,
     task_for_token,
-    task_has_model,
-    task_search,
-    tasks_for_rows,
 )
 from jobs.status import health_token, poller_health
 
