@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "jobs",
     "costs",
+    "approvals",  # a member's task above its project's threshold waits for an admin
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and
@@ -86,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "jobs.context_processors.system_status",
+                "approvals.context_processors.approvals_nav",
             ],
         },
     },

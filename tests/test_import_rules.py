@@ -1,9 +1,10 @@
 """Import rules, checked with `ast` over the first-party source (shakeweb, accounts, jobs,
-sandbox, costs; not tests/ or bench/), so that imports run one way:
+sandbox, costs, approvals; not tests/ or bench/), so that imports run one way:
 
-(a) the wall between the dashboard and the sandbox: nothing under jobs/, costs/ or accounts/
-    imports `sandbox`, nothing under sandbox/ imports `jobs` or `costs` (they meet over HTTP;
-    shared plain code lives in shakeweb/, which both may import);
+(a) the wall between the dashboard and the sandbox: nothing under jobs/, costs/, accounts/ or
+    approvals/ imports `sandbox`, nothing under sandbox/ imports `jobs`, `costs` or
+    `approvals` (they meet over HTTP; shared plain code lives in shakeweb/, which both may
+    import);
 (b) views (`*/views.py`, `*/views/*.py`) never import `jobs.audioshake`: no AudioShake call
     inside a web request;
 (c) the engine (`jobs/engine/`) never imports the handlers (`jobs.handlers`) or `costs`: the
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_PARTY = ("shakeweb", "accounts", "jobs", "sandbox", "costs")
+FIRST_PARTY = ("shakeweb", "accounts", "jobs", "sandbox", "costs", "approvals")
 LAZY_MARKER = re.compile(r"#\s*lazy:\s*\S")
 
 # Known violations, (importing module, imported module), each exempt from every rule. Issue 11
@@ -184,10 +185,13 @@ def rule_a_sandbox_wall(imports: Iterable[Imp]) -> list[Imp]:
         imp
         for imp in imports
         if (
-            app_of(imp.module) in {"jobs", "costs", "accounts"}
+            app_of(imp.module) in {"jobs", "costs", "accounts", "approvals"}
             and app_of(imp.imported) == "sandbox"
         )
-        or (app_of(imp.module) == "sandbox" and app_of(imp.imported) in {"jobs", "costs"})
+        or (
+            app_of(imp.module) == "sandbox"
+            and app_of(imp.imported) in {"jobs", "costs", "approvals"}
+        )
     ]
 
 

@@ -23,6 +23,8 @@ class ListStatus(models.TextChoices):
     PARTIAL = "partial", STATE_LABELS["partial"]
     ERROR = "error", STATE_LABELS["error"]
     NOT_SENT = "not_sent", f"{STATE_LABELS['rejected']} or {STATE_LABELS['failed'].lower()}"
+    APPROVAL = "approval", STATE_LABELS["approval"]
+    DECLINED = "declined", STATE_LABELS["declined"]
 
 
 LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
@@ -37,6 +39,8 @@ LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
     ListStatus.PARTIAL: ("partial",),
     ListStatus.ERROR: ("error",),
     ListStatus.NOT_SENT: (SubmissionState.REJECTED, SubmissionState.FAILED),
+    ListStatus.APPROVAL: (SubmissionState.APPROVAL,),
+    ListStatus.DECLINED: (SubmissionState.DECLINED,),
 }
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Project, User
 from jobs.catalogue import Catalogue
+from jobs.holds import task_hold
 from jobs.models import (
     Asset,
     Preset,
@@ -289,6 +290,15 @@ def source_ensure_remote(*, asset: Asset) -> None:
         asset_ensure_remote(asset)
 
 
+def task_submit_enqueue(*, task: Task) -> None:
+    """What sends a task: its `task_submit` item (one `POST /tasks`, ever) and the source's
+    re-upload when AudioShake has no usable copy. `task_create` calls it for a task nothing
+    holds, the approval of a held task (`jobs.holds`) when it is released."""
+    enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
+    if task.source_asset is not None:
+        source_ensure_remote(asset=task.source_asset)
+
+
 # Creating a task ---------------------------------------------------------------------------
 
 
@@ -316,6 +326,7 @@ def task_create(
     catalogue: Catalogue,
     budget_override: bool = False,
     rerun_of: Task | None = None,
+    hold: bool = False,
 ) -> TaskCreated:
     """Write the task as an intent for the poller: the `Task` (queued), its pending `Target`s
     with their estimates, and the `task_submit` work item, in one transaction.
@@ -323,7 +334,9 @@ def task_create(
     A `form_token` seen before returns the first task (`created=False`): a double-click, a
     browser retry or a second tab land on one task. Raises `BudgetExceeded` when the project's
     monthly budget would be exceeded, unless an admin overrides it (recorded on the task), and
-    `SourceUnavailable` when the source cannot be sent."""
+    `SourceUnavailable` when the source cannot be sent. A registered hold (`jobs.holds`: a
+    member's task above its project's approval threshold), or `hold` (a batch that asks one
+    approval for all its tasks), keeps it unsent, with no `task_submit` item."""
     existing = task_for_token(token=form_token)
     if existing is not None:
         return TaskCreated(task=existing, created=False)
@@ -378,9 +391,10 @@ def task_create(
             )
             for target, row in zip(intent.targets, estimate.targets, strict=True)
         )
+        held = task_hold(task=task, user=user, forced=hold)
         task_changed([task.pk])
-        enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
-        source_ensure_remote(asset=source)
+        if not held:
+            task_submit_enqueue(task=task)
     return TaskCreated(task=task, created=True, budget=check)
 
 
