@@ -47,10 +47,12 @@ SubmitForm = Callable[..., Task]
 def submit(ready_asset: Asset, gated: Project) -> SubmitForm:  # noqa: F811 (the fixture)
     """Post the create form's confirmation as `client`; returns the task it made."""
 
-    def post(client: Client, *, targets: tuple = TWO_TARGETS, **extra: object) -> Task:
+    def post(
+        client: Client, *, asset: Asset | None = None, targets: tuple = TWO_TARGETS, **extra: object
+    ) -> Task:
         token = uuid.uuid4()
         body = form_body(
-            asset=ready_asset, project=gated, targets=targets, token=token, step="confirm"
+            asset=asset or ready_asset, project=gated, targets=targets, token=token, step="confirm"
         )
         body.update(extra)
         response = client.post(CREATE, body)
