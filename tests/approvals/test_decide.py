@@ -18,6 +18,7 @@ from accounts.models import Project, User
 from approvals.models import ApprovalRequest
 from approvals.services import OverBudget, request_approve, request_decline, tell_submitter
 from jobs.models import Asset, SubmissionState, Target, TargetStatus, Task, WorkItem
+from jobs.outbox import enqueue
 from jobs.services.assets import asset_ensure_remote
 from jobs.spending import credits_this_month
 from sandbox.keys import sandbox_api_key
@@ -327,3 +328,20 @@ def test_approved_task_is_sent_once_and_completed_by_the_poller(
     key = {"x-api-key": sandbox_api_key()}
     remote = requests.get(f"{sandbox_api}/tasks/{task.remote_id}", headers=key, timeout=10)
     assert remote.json()["id"] == task.remote_id
+
+
+@pytest.mark.django_db(databases=["default", "sandbox"], transaction=True)
+def test_poller_never_sends_a_held_task_even_if_an_item_turns_up(
+    sandbox: object, member: User, member_client: Client, admin_user: User, submit: SubmitForm
+) -> None:
+    """A task_submit item for a held task (none is ever enqueued; say a shell did) waits
+    instead of sending; once approved, the same item sends it, once."""
+    task = submit(member_client)
+    enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
+    run_until(lambda: True, cycles=2)
+    item = WorkItem.objects.get(kind=WorkItem.Kind.TASK_SUBMIT, task=task)
+    assert (item.state, item.last_error) == (WorkItem.State.READY, "awaiting approval: not sent")
+    assert sandbox.count("POST /tasks") == 0
+    assert Task.objects.get(pk=task.pk).submission_state == SubmissionState.APPROVAL
+    request_approve(request_id=request_of(task).pk, admin=admin_user)
+    assert len(submit_items(task)) == 1
