@@ -2,8 +2,9 @@
 re-runs and team presets.
 
 The web tier never calls AudioShake. `task_create` writes the `Task`, its `Target` rows and a
-`task_submit` work item in one transaction; the poller sends `POST /tasks` later, once. The
-form's `form_token` is the idempotency key: the same form submitted twice gives one task.
+`task_submit` work item in one transaction (unless a hold keeps it for an approval:
+`jobs.holds`); the poller sends `POST /tasks` later, once. The form's `form_token` is the
+idempotency key: the same form submitted twice gives one task.
 """
 
 import math
