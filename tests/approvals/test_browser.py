@@ -85,6 +85,7 @@ def test_member_submits_admin_approves_member_sees_it_run(
     expect(row).to_contain_text("Approved: the task is sent.")
     expect(row).to_contain_text("Fine for the demo")
     expect(admin.locator("#nav-approvals-count")).to_be_hidden()
+    expect(admin.locator("#pending-count")).to_have_text("0")
     screenshot(admin, "admin-approved")
     context.close()
 
