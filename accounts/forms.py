@@ -83,3 +83,35 @@ class ProjectForm(forms.ModelForm):
         if budget is not None and budget < 0:
             raise forms.ValidationError("A budget cannot be negative.")
         return budget
+
+
+class ProjectEditForm(ProjectForm):
+    """The project edit page's form: the Projects page's fields plus the approval thresholds
+    (the approvals app holds a member's task or batch estimated above them for an admin)."""
+
+    class Meta(ProjectForm.Meta):
+        fields = [*ProjectForm.Meta.fields, "approval_task_credits", "approval_batch_credits"]
+        labels = {
+            **ProjectForm.Meta.labels,
+            "approval_task_credits": "Approval above (credits per task)",
+            "approval_batch_credits": "Approval above (credits per batch)",
+        }
+        help_texts = {
+            **ProjectForm.Meta.help_texts,
+            "approval_task_credits": "A member's task estimated above this waits for an "
+            "admin's approval before anything is sent. Leave empty for no approval.",
+            "approval_batch_credits": "The same for a whole batch of tasks. Leave empty for "
+            "no approval.",
+        }
+
+    def _threshold(self, name: str) -> object:
+        value = self.cleaned_data[name]
+        if value is not None and value < 0:
+            raise forms.ValidationError("A threshold cannot be negative.")
+        return value
+
+    def clean_approval_task_credits(self) -> object:
+        return self._threshold("approval_task_credits")
+
+    def clean_approval_batch_credits(self) -> object:
+        return self._threshold("approval_batch_credits")

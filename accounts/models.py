@@ -85,6 +85,23 @@ class Project(models.Model):
         blank=True,
         help_text="Credits per calendar month (UTC). Empty means no budget.",
     )
+    # Approvals (the approvals app): a member's task (or batch) whose estimate is above the
+    # threshold waits for an admin before anything is sent. Empty: no approval needed.
+    approval_task_credits = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A member's task estimated above this many credits waits for an admin's "
+        "approval. Empty means no approval needed.",
+    )
+    approval_batch_credits = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The same for a whole batch of tasks. Empty means no approval needed.",
+    )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -97,7 +114,17 @@ class Project(models.Model):
                 condition=models.Q(monthly_budget__isnull=True)
                 | models.Q(monthly_budget__gte=Decimal(0)),
                 name="accounts_project_budget_non_negative",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approval_task_credits__isnull=True)
+                | models.Q(approval_task_credits__gte=Decimal(0)),
+                name="accounts_project_approval_task_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approval_batch_credits__isnull=True)
+                | models.Q(approval_batch_credits__gte=Decimal(0)),
+                name="accounts_project_approval_batch_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:

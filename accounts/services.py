@@ -177,13 +177,33 @@ def project_create(
     return project
 
 
+class Unchanged:
+    """The value of a `project_update` argument that was not passed: keep the stored one."""
+
+
+UNCHANGED = Unchanged()
+
+
 def project_update(
-    *, project: Project, name: str, code: str, monthly_budget: Decimal | None, archived: bool
+    *,
+    project: Project,
+    name: str,
+    code: str,
+    monthly_budget: Decimal | None,
+    archived: bool,
+    approval_task_credits: Decimal | None | Unchanged = UNCHANGED,
+    approval_batch_credits: Decimal | None | Unchanged = UNCHANGED,
 ) -> Project:
+    """Save the project's settings; thresholds not passed (the Projects page's form has
+    none) stay as they are."""
     project.name = name
     project.code = project_code_normalise(code=code)
     project.monthly_budget = monthly_budget
     project.archived = archived
+    if not isinstance(approval_task_credits, Unchanged):
+        project.approval_task_credits = approval_task_credits
+    if not isinstance(approval_batch_credits, Unchanged):
+        project.approval_batch_credits = approval_batch_credits
     _project_save(project)
     return project
 

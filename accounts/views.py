@@ -16,7 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.clientip import client_ip
-from accounts.forms import FlagForm, MemberInviteForm, ProjectForm, RoleForm, ThemeForm
+from accounts.forms import (
+    FlagForm,
+    MemberInviteForm,
+    ProjectEditForm,
+    ProjectForm,
+    RoleForm,
+    ThemeForm,
+)
 from accounts.http import HtmxHttpRequest
 from accounts.models import Project, Role, User
 from accounts.permissions import admin_required
@@ -219,7 +226,7 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
 def project_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=pk)
     title = project.name  # the form writes its (maybe invalid) input into `project`
-    form = ProjectForm(request.POST if request.method == "POST" else None, instance=project)
+    form = ProjectEditForm(request.POST if request.method == "POST" else None, instance=project)
     if request.method == "POST" and form.is_valid():
         try:
             services.project_update(project=project, **form.cleaned_data)

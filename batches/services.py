@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from accounts.models import Project, User
+from approvals.services import batch_threshold, request_for_tasks
 from batches.models import Batch, BatchTask
 from jobs.catalogue import Catalogue
 from jobs.models import Asset
@@ -139,6 +140,22 @@ def batch_create(
     if existing is not None:
         return BatchCreated(batch=existing, created=False)
     first = items[0].targets if items else ()
+    # A project whose share of the batch is above its per-batch approval threshold: its
+    # tasks are created held and wait for one approval together (`approvals`).
+    shares: dict[int, Decimal] = defaultdict(Decimal)
+    for row in batch_estimate(items=items, catalogue=catalogue).items:
+        shares[row.item.project.pk] += row.estimate.total
+    thresholds = {
+        item.project.pk: threshold
+        for item in items
+        if (
+            threshold := batch_threshold(
+                project=item.project, user=user, amount=shares[item.project.pk]
+            )
+        )
+        is not None
+    }
+    held: dict[int, list] = defaultdict(list)
     try:
         with transaction.atomic():
             batch = Batch.objects.create(
@@ -166,10 +183,15 @@ def batch_create(
                     form_token=item_token(batch_token=token, position=position),
                     catalogue=catalogue,
                     budget_override=budget_override,
+                    hold=item.project.pk in thresholds,
                 )
+                if item.project.pk in thresholds:
+                    held[item.project.pk].append(result.task)
                 BatchTask.objects.create(
                     batch=batch, task=result.task, position=position, title=item.title
                 )
+            for project_pk, tasks in held.items():
+                request_for_tasks(tasks, requested_by=user, threshold=thresholds[project_pk])
     except IntegrityError:
         # Two submits of one form at the same moment: the other one created the batch.
         existing = batch_for_token(token=token)

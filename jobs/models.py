@@ -167,13 +167,26 @@ class SubmissionState(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"  # AudioShake has it (remote_id set)
     REJECTED = "rejected", "Rejected"  # AudioShake refused it (4xx): nothing charged
     FAILED = "failed", "Failed"  # gave up before sending
+    # Held before anything is sent (the approvals app): an admin approves (-> queued) or
+    # declines (-> declined, targets not sent, nothing charged).
+    APPROVAL = "approval", "Awaiting approval"
+    DECLINED = "declined", "Declined"
+
+
+# Tasks nothing was or will be charged for as they stand: refused, given up before sending,
+# held for an approval, or declined (`jobs.spending` counts none of their targets).
+NOT_SENT_STATES = (
+    SubmissionState.REJECTED,
+    SubmissionState.FAILED,
+    SubmissionState.APPROVAL,
+    SubmissionState.DECLINED,
+)
+FINAL_UNSENT_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED, SubmissionState.DECLINED)
 
 
 class TaskQuerySet(models.QuerySet):
     def in_flight(self) -> "TaskQuerySet":
-        return self.exclude(
-            submission_state__in=[SubmissionState.REJECTED, SubmissionState.FAILED]
-        ).filter(completed_at__isnull=True)
+        return self.exclude(submission_state__in=NOT_SENT_STATES).filter(completed_at__isnull=True)
 
     def awaiting_remote(self) -> "TaskQuerySet":
         """Tasks AudioShake may have although we hold no remote id: the answer to `POST /tasks`
@@ -271,16 +284,13 @@ class Task(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.completed_at is not None or self.submission_state in (
-            SubmissionState.REJECTED,
-            SubmissionState.FAILED,
-        )
+        return self.completed_at is not None or self.submission_state in FINAL_UNSENT_STATES
 
     def overall_state(self, targets: "list[Target] | None" = None) -> str:
         """One word for the whole task, from its submission state and its targets:
         queued, waiting_source, submitting, unknown, rejected, failed (before sending),
-        processing, completed, partial (done with some errors) or error (every target failed).
-        Pass prefetched `targets` to avoid a query."""
+        approval (held for an admin), declined, processing, completed, partial (done with
+        some errors) or error (every target failed). Pass prefetched `targets` to avoid a query."""
         statuses = [t.status for t in (targets if targets is not None else self.targets.all())]
         return state_from_counts(
             self.submission_state,
@@ -314,6 +324,8 @@ STATE_LABELS: dict[str, str] = {
     "unknown": "Outcome unknown, reconciling",
     "rejected": "Rejected",
     "failed": "Not sent",  # gave up before sending: nothing charged
+    "approval": "Awaiting approval",  # held for an admin: nothing sent yet
+    "declined": "Declined",  # an admin declined it: nothing sent, nothing charged
     "processing": "Processing",
     "completed": "Completed",
     "partial": "Completed with errors",

@@ -2,9 +2,12 @@
 
 - **charged** (`CHARGED`): a target's actual cost, as AudioShake reported it, counts only if
   the target was processing, completed or errored **and** its task was not rejected or never
-  sent. A target without a reported cost counts nothing here, whatever its estimate.
+  sent (`jobs.models.NOT_SENT_STATES`: rejected, given up before sending, awaiting an
+  approval, declined). A target without a reported cost counts nothing here, whatever its estimate.
 - **in flight** (`IN_FLIGHT`): the estimate at submission of a target still pending or
-  processing without a reported cost, on a task that is still alive.
+  processing without a reported cost, on a task that is still alive. A task awaiting an
+  admin's approval is not: nothing is sent or committed until it is approved, and the
+  approval checks the budget again.
 - **unreported** (`UNREPORTED`): the estimate of a target that finished (completed or errored)
   on a live task without AudioShake reporting a cost (yet). Not shown as spent, but a budget
   counts it: it may still be charged, so a budget is checked against spent + in flight +
@@ -23,10 +26,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from accounts.models import Project
-from jobs.models import SubmissionState, Target, TargetStatus
+from jobs.models import NOT_SENT_STATES, Target, TargetStatus
 from jobs.periods import month_bounds
 
-NOT_SENT_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
 CHARGEABLE_STATUSES = (TargetStatus.PROCESSING, TargetStatus.COMPLETED, TargetStatus.ERROR)
 IN_FLIGHT_STATUSES = (TargetStatus.PENDING, TargetStatus.PROCESSING)
 

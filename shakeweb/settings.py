@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "costs",
     "listening",  # mix exports and ratings (issue 16)
     "batches",  # one task per asset under one name and token (issue 15)
+    "approvals",  # a member's task above its project's threshold waits for an admin
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "jobs.context_processors.system_status",
+                "approvals.context_processors.approvals_nav",
             ],
         },
     },

@@ -10,6 +10,7 @@ urlpatterns = [
     path("costs/", include("costs.urls")),
     path("listening/", include("listening.urls")),
     path("batches/", include("batches.urls")),
+    path("approvals/", include("approvals.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

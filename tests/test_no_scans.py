@@ -187,6 +187,7 @@ PAGES = [
     ("mix", False),
     ("batch", False),
     ("/batches/", False),
+    ("/approvals/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -200,6 +201,7 @@ PAGE_IDS = [
     "export mix",
     "batch page",
     "batch list",
+    "approvals",
 ]
 
 

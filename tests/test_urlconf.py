@@ -151,12 +151,24 @@ def test_walk_finds_the_known_routes() -> None:
     """The walker reaches routes at every depth, so the checks below cannot pass vacuously."""
     assert not UNBUILDABLE, UNBUILDABLE
     paths = {r.path for r in ROUTES}
-    for expected in ["/", "/team/", "/projects/1/", "/accounts/login/", "/healthz", "/admin/"]:
+    for expected in [
+        "/",
+        "/team/",
+        "/projects/1/",
+        "/accounts/login/",
+        "/healthz",
+        "/admin/",
+        "/approvals/",
+    ]:
         assert expected in paths
     assert any(p.startswith("/admin/accounts/user/") for p in paths)
-    assert {r.path for r in ROLE_MARKED} >= {"/team/", "/projects/", "/projects/1/"}
-    # Issue 16: exporting a mix, rating a target and its high_quality re-run are members' only.
     assert {r.path for r in ROLE_MARKED} >= {
+        "/team/",
+        "/projects/",
+        "/projects/1/",
+        "/approvals/1/approve/",
+        "/approvals/1/decline/",
+        # Issue 16: exporting a mix, rating a target and its high_quality re-run are members' only.
         "/listening/tasks/1/mix/",
         "/listening/targets/1/rating/",
         "/listening/targets/1/rerun-high-quality/",

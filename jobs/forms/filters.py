@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
 from accounts.models import Project, User
 from jobs.catalogue import Catalogue
-from jobs.services.tasks import ListStatus
+from jobs.services.tasklist import ListStatus
 
 
 class MemberChoiceField(forms.ModelChoiceField):

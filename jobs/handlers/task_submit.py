@@ -28,6 +28,7 @@ from jobs.outbox import enqueue, submission_recheck
 from jobs.progress import task_changed
 
 SOURCE_WAIT_SECONDS = 2.0  # re-check a task waiting for its source upload this often
+APPROVAL_WAIT_SECONDS = 60.0  # a held task has no item (jobs.holds); if one turns up, it waits
 FIRST_REFRESH_SECONDS = 2.0
 RECONCILE_DELAYS = (1.0, 3.0, 10.0, 30.0, 60.0)  # between reconciliation scans
 RECONCILE_PAGE = 100
@@ -126,7 +127,8 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
     failed after sending    -> reconciliation gave up ("not found so far"): look again now and
                                then (and when a webhook or a listing shows its marker), adopt
                                it if it turns up, never send again;
-    submitted / rejected / failed -> nothing left to do.
+    approval                -> held for an admin (no item is enqueued for it; if one is): wait;
+    submitted / rejected / failed / declined -> nothing left to do.
     """
     item = WorkItem.objects.select_related("task").get(pk=lease.item_id)
     task = item.task
@@ -144,7 +146,11 @@ def task_submit(lease: Lease, client: Client) -> Outcome:
         with settle(lease, outcome):
             enqueue(kind=WorkItem.Kind.TASK_REFRESH, key=f"task_refresh:{task.pk}", task=task)
         return outcome
-    if state in (SubmissionState.REJECTED, SubmissionState.FAILED):
+    if state == SubmissionState.APPROVAL:  # held (jobs.holds): never sent before it is approved
+        outcome = Outcome.wait(APPROVAL_WAIT_SECONDS, "awaiting approval: not sent")
+        record(lease, outcome)
+        return outcome
+    if state in (SubmissionState.REJECTED, SubmissionState.FAILED, SubmissionState.DECLINED):
         outcome = Outcome.done(f"already {state}")
         record(lease, outcome)
         return outcome

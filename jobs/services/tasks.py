@@ -2,38 +2,30 @@
 re-runs and team presets.
 
 The web tier never calls AudioShake. `task_create` writes the `Task`, its `Target` rows and a
-`task_submit` work item in one transaction; the poller sends `POST /tasks` later, once. The
-form's `form_token` is the idempotency key: the same form submitted twice gives one task.
+`task_submit` work item in one transaction (unless a hold keeps it for an approval:
+`jobs.holds`); the poller sends `POST /tasks` later, once. The form's `form_token` is the
+idempotency key: the same form submitted twice gives one task.
 """
 
 import math
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
-from django.db.models import (
-    Count,
-    Exists,
-    OuterRef,
-    Q,
-    Sum,
-)
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Project, User
 from jobs.catalogue import Catalogue
+from jobs.holds import task_hold
 from jobs.models import (
-    STATE_LABELS,
     Asset,
     Preset,
     RemoteModel,
     RemoteStatus,
-    SubmissionState,
     Target,
     TargetStatus,
     Task,
@@ -299,6 +291,15 @@ def source_ensure_remote(*, asset: Asset) -> None:
         asset_ensure_remote(asset)
 
 
+def task_submit_enqueue(*, task: Task) -> None:
+    """What sends a task: its `task_submit` item (one `POST /tasks`, ever) and the source's
+    re-upload when AudioShake has no usable copy. `task_create` calls it for a task nothing
+    holds, the approval of a held task (`jobs.holds`) when it is released."""
+    enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
+    if task.source_asset is not None:
+        source_ensure_remote(asset=task.source_asset)
+
+
 # Creating a task ---------------------------------------------------------------------------
 
 
@@ -326,6 +327,7 @@ def task_create(
     catalogue: Catalogue,
     budget_override: bool = False,
     rerun_of: Task | None = None,
+    hold: bool = False,
 ) -> TaskCreated:
     """Write the task as an intent for the poller: the `Task` (queued), its pending `Target`s
     with their estimates, and the `task_submit` work item, in one transaction.
@@ -333,7 +335,9 @@ def task_create(
     A `form_token` seen before returns the first task (`created=False`): a double-click, a
     browser retry or a second tab land on one task. Raises `BudgetExceeded` when the project's
     monthly budget would be exceeded, unless an admin overrides it (recorded on the task), and
-    `SourceUnavailable` when the source cannot be sent."""
+    `SourceUnavailable` when the source cannot be sent. A registered hold (`jobs.holds`: a
+    member's task above its project's approval threshold), or `hold` (a batch that asks one
+    approval for all its tasks), keeps it unsent, with no `task_submit` item."""
     existing = task_for_token(token=form_token)
     if existing is not None:
         return TaskCreated(task=existing, created=False)
@@ -388,9 +392,10 @@ def task_create(
             )
             for target, row in zip(intent.targets, estimate.targets, strict=True)
         )
+        held = task_hold(task=task, user=user, forced=hold)
         task_changed([task.pk])
-        enqueue(kind=WorkItem.Kind.TASK_SUBMIT, key=f"task_submit:{task.pk}", task=task)
-        source_ensure_remote(asset=source)
+        if not held:
+            task_submit_enqueue(task=task)
     return TaskCreated(task=task, created=True, budget=check)
 
 
@@ -500,97 +505,3 @@ def preset_save(*, name: str, targets: Iterable[TargetIntent], user: User) -> Pr
         raise ValidationError(
             f"A team preset called “{name}” exists already: choose another name."
         ) from None
-
-
-# The task list -----------------------------------------------------------------------------
-
-
-class ListStatus(models.TextChoices):
-    """The list's status filter. Each groups words of `Task.overall_state()`, which the task
-    keeps in its `state` column (AudioShake has no task-level status); a group of one
-    word has that word's label (`STATE_LABELS`), as on the badges and the task page."""
-
-    WAITING = "waiting", "Waiting to be sent"
-    PROCESSING = "processing", STATE_LABELS["processing"]
-    COMPLETED = "completed", STATE_LABELS["completed"]
-    PARTIAL = "partial", STATE_LABELS["partial"]
-    ERROR = "error", STATE_LABELS["error"]
-    NOT_SENT = "not_sent", f"{STATE_LABELS['rejected']} or {STATE_LABELS['failed'].lower()}"
-
-
-LIST_STATUS_STATES: dict[str, tuple[str, ...]] = {
-    ListStatus.WAITING: (
-        SubmissionState.QUEUED,
-        SubmissionState.WAITING_SOURCE,
-        SubmissionState.SUBMITTING,
-        SubmissionState.UNKNOWN,
-    ),
-    ListStatus.PROCESSING: ("processing",),
-    ListStatus.COMPLETED: ("completed",),
-    ListStatus.PARTIAL: ("partial",),
-    ListStatus.ERROR: ("error",),
-    ListStatus.NOT_SENT: (SubmissionState.REJECTED, SubmissionState.FAILED),
-}
-
-
-# A list row names this many of its task's targets, then "+N".
-LIST_MODELS_SHOWN = 4
-
-
-def tasks_for_rows(pks: Sequence[int]) -> list[Task]:
-    """The tasks `pks` (one page of the list, in that order) with what a list row shows, in
-    three queries whatever the history: counts and state are the task's own columns
-    (`jobs.progress`); only these tasks' targets are summed (`n_costed`, `actual_cost`,
-    `target_estimate`, grouped by task alone) and read (`model_names`: the first four
-    targets' models, as plain tuples rather than model instances)."""
-    tasks = {
-        task.pk: task
-        # not `raw` (the API's last JSON, decoded for nothing) nor the source asset
-        for task in Task.objects.filter(pk__in=pks)
-        .select_related("project", "created_by")
-        .defer("raw")
-    }
-    sums = (
-        Target.objects.filter(task_id__in=pks)
-        .values("task_id")
-        .annotate(
-            n_costed=Count("pk", filter=Q(cost__isnull=False)),
-            actual_cost=Sum("cost"),
-            target_estimate=Sum("estimated_cost"),
-        )
-        .order_by()
-    )
-    sums_by_task = {row["task_id"]: row for row in sums}
-    names: dict[int, list[str]] = defaultdict(list)
-    models = (
-        Target.objects.filter(task_id__in=pks)
-        .order_by("task_id", "position", "pk")
-        .values_list("task_id", "model", "variant")
-    )
-    for task_id, model, variant in models:
-        if len(names[task_id]) < LIST_MODELS_SHOWN:
-            names[task_id].append(f"{model} ({variant})" if variant else model)
-    rows = []
-    for pk in pks:
-        if (task := tasks.get(pk)) is not None:
-            row = sums_by_task.get(pk, {})
-            task.n_costed = row.get("n_costed", 0)
-            task.actual_cost = row.get("actual_cost")
-            task.target_estimate = row.get("target_estimate")
-            task.model_names = names.get(pk, [])
-            rows.append(task)
-    return rows
-
-
-def task_search(*, text: str) -> Q:
-    """Search in the metadata as typed and in the source's name."""
-    return (
-        Q(metadata__icontains=text)
-        | Q(source_name__icontains=text)
-        | Q(source_asset__name__icontains=text)
-        | Q(source_url__icontains=text)
-    )
-
-
-def task_has_model(*, model: str) -> Exists:
-    return Exists(Target.objects.filter(task=OuterRef("pk"), model=model))

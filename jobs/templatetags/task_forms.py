@@ -51,7 +51,12 @@ def variants_with_rates(model: RemoteModel) -> list[tuple[str, str]]:
 
 
 # app.css's badge class for the words of `Task.overall_state()` that have none of their own.
-BADGE_CSS = {"waiting_source": "waiting", "partial": "warning"}
+BADGE_CSS = {
+    "waiting_source": "waiting",
+    "partial": "warning",
+    "approval": "warning",  # waits for a person, not for the poller
+    "declined": "rejected",
+}
 
 
 @register.filter

@@ -50,9 +50,14 @@ from jobs.forms.taskstate import (
     state_pairs,
     state_remove_row,
 )
-from jobs.models import Asset, Preset, Task
-from jobs.services.tasks import (
+from jobs.models import Asset, Preset, SubmissionState, Task
+from jobs.services.tasklist import (
     LIST_STATUS_STATES,
+    task_has_model,
+    task_search,
+    tasks_for_rows,
+)
+from jobs.services.tasks import (
     BudgetCheck,
     BudgetExceeded,
     Estimate,
@@ -67,9 +72,6 @@ from jobs.services.tasks import (
     task_create,
     task_estimate,
     task_for_token,
-    task_has_model,
-    task_search,
-    tasks_for_rows,
 )
 from jobs.status import health_token, poller_health
 
@@ -282,10 +284,17 @@ def _report_created(request: HtmxHttpRequest, task: Task, check: BudgetCheck | N
     what = "Task"
     if task.rerun_of_id:
         what = f"Re-run of task {task.rerun_of_id} (attempt {task.attempt})"
+    held = task.submission_state == SubmissionState.APPROVAL  # jobs.holds: an admin decides
     messages.success(
         request,
-        f"{what} queued: {count} target{'s' if count != 1 else ''}, about "
-        f"{credits_phrase(task.estimated_cost)}. It is sent to AudioShake in a moment.",
+        f"{what} {'created' if held else 'queued'}: {count} target{'s' if count != 1 else ''}, "
+        f"about {credits_phrase(task.estimated_cost)}. "
+        + (
+            f"It waits for an admin's approval: {task.submission_error} Nothing is sent or "
+            "charged until then."
+            if held
+            else "It is sent to AudioShake in a moment."
+        ),
     )
     if task.budget_override_by_id:
         messages.warning(request, f"Budget overridden by you (recorded). {check.message}")
