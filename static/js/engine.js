@@ -1,7 +1,7 @@
 // ShakeEngine: a multitrack player on the Web Audio API, shared by the stem player (stems.js)
 // and the A/B compare (compare.js). Our own module rather than wavesurfer.js + its multitrack
 // plugin: that plugin decodes every file whole in the browser before it plays and keeps one
-// media element per track; this file is ~350 lines with no dependency and does what the pages
+// media element per track; this file is ~420 lines with no dependency and does what the pages
 // need, nothing more.
 //
 // One AudioContext, one clock. Every track is cut into the same segments (2 s apart, and at the
@@ -306,6 +306,8 @@
     let from = this.offset;
     if (from >= this.duration() - 0.01) from = this.loopActive() ? this.loop.start : 0;
     this.cursor = from;
+    this.anchorStart = from; // until the nodes start, the playhead reads `from`
+    this.anchorWhen = Infinity;
     // wait for the first chunk of every track, then start them all at one instant
     await Promise.all(this.tracks.map(function (t) { return t.chunk(Math.floor(from / CHUNK_SECONDS)); }));
     if (generation !== this.generation) return;
@@ -325,9 +327,10 @@
   // Schedule every track's next segments up to AHEAD_SECONDS past the clock, all at the same
   // context times; fetch the chunks after them.
   Engine.prototype.pump = async function () {
-    if (!this.playing || this.pumping) return;
-    this.pumping = true;
     const generation = this.generation;
+    // one pump at a time per playback (a pump of a playback stopped meanwhile is no obstacle)
+    if (!this.playing || this.pumping === generation) return;
+    this.pumping = generation;
     try {
       const duration = this.duration();
       while (this.cursorWhen < this.context.currentTime + AHEAD_SECONDS) {
@@ -363,7 +366,7 @@
       this.onerror(err);
       this.pause();
     } finally {
-      this.pumping = false;
+      if (this.pumping === generation) this.pumping = null;
     }
   };
 

@@ -86,6 +86,8 @@ def test_twenty_stems_play_solo_mute_seek_and_loop(
     """Play starts every stem on one clock; solo and mute set the stems' gains; clicking a
     lane seeks; a loop region brings the playhead back; light and dark both drawn."""
     page = logged_in_page
+    problems: list[str] = []  # console errors, CSP violations among them
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.emulate_media(color_scheme="light")
     open_player(page, f"{live_server.url}{twenty_stems.get_absolute_url()}")
     expect(page.locator("[data-stem]")).to_have_count(STEMS)
@@ -147,6 +149,7 @@ def test_twenty_stems_play_solo_mute_seek_and_loop(
     page.get_by_role("button", name="Pause all").click()
     expect(page.get_by_role("button", name="Play all")).to_be_visible()
     assert page.evaluate(f"{ENGINE}.tracks.every(t => t.nodes.length === 0)")
+    assert problems == []
 
 
 def test_stems_stay_within_one_frame_over_30_seconds(
@@ -160,7 +163,7 @@ def test_stems_stay_within_one_frame_over_30_seconds(
     first = wait_for(lambda: (p := positions(page)) and all(p["positions"]) and p or None)
     frame = 1 / first["rate"]
     lead = first["positions"][0] - first["now"]
-    samples = 0
+    seconds_sampled = set()
     while True:
         p = positions(page)
         if p["now"] - first["now"] > 30.5:
@@ -169,9 +172,10 @@ def test_stems_stay_within_one_frame_over_30_seconds(
         spread = max(p["positions"]) - min(p["positions"])
         assert spread <= frame, f"stems {spread * 1e3:.3f} ms apart at {p['now']:.2f} s"
         assert abs(p["positions"][0] - p["now"] - lead) <= frame, "the playhead left the clock"
-        samples += 1
-        page.wait_for_timeout(250)  # sample four times per second of playback
-    assert samples >= 100
+        seconds_sampled.add(int(p["now"] - first["now"]))
+        page.wait_for_timeout(100)  # a breath between samples; the clock, not this, is measured
+    # sampled throughout (each of the 30 seconds, bar a few on a very busy machine)
+    assert len(seconds_sampled) >= 25
     assert first["rate"] == RATE  # one context, at the stems' rate: no resampling
 
 
@@ -222,3 +226,46 @@ def test_player_keyboard_only(
     expect(page.get_by_role("button", name="Pause all")).to_be_visible()
     assert wait_for(lambda: playhead(page) > 0.2 or None)
     assert page.evaluate(f"{ENGINE}.master.gain.value") < 0.01
+
+
+def test_long_stem_plays_after_fetching_only_its_first_seconds(
+    logged_in_page: Page, live_server: object, task_factory: Callable[..., Task]
+) -> None:
+    """A 30-minute WAV starts after a few byte ranges, not the whole file (~29 MB), and a
+    seek near its end fetches only the seconds there; no console error or CSP report."""
+    task = task_factory(status="completed", mirrored=True, models=("vocals",))
+    output = Output.objects.get(target__task=task)
+    samples = (np.sin(np.arange(30 * 60 * 8000) * 0.05) * 9000).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.tobytes())
+    data = buffer.getvalue()
+    output.file.save("long.wav", ContentFile(data), save=False)
+    output.size_bytes = len(data)
+    output.save()
+    page = logged_in_page
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    fetched: list[tuple[str | None, int]] = []
+    play_url = f"/outputs/{output.pk}/play/"
+
+    def record(response: object) -> None:
+        if response.url.endswith(play_url):
+            fetched.append((response.request.headers.get("range"), len(response.body())))
+
+    page.on("response", record)
+    page.goto(f"{live_server.url}{task.get_absolute_url()}")
+    expect(page.locator("[data-clock]")).to_have_text("0:00 / 30:00")
+    page.get_by_role("button", name="Play all").click()
+    wait_for(lambda: (positions(page)["positions"][0] or 0) > 0.5 or None)
+    assert all(header for header, _ in fetched), "every read is a byte range"
+    assert sum(size for _, size in fetched) < 400_000  # a few 2 s chunks of 16 kB/s
+    page.get_by_label("Position").fill("900")  # 27:00
+    page.get_by_label("Position").dispatch_event("change")
+    wait_for(lambda: (positions(page)["positions"][0] or 0) > 27 * 60 + 0.2 or None)
+    assert sum(size for _, size in fetched) < 800_000
+    assert len(data) > 28_000_000
+    assert problems == []
