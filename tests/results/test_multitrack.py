@@ -269,3 +269,32 @@ def test_long_stem_plays_after_fetching_only_its_first_seconds(
     assert sum(size for _, size in fetched) < 800_000
     assert len(data) > 28_000_000
     assert problems == []
+
+
+def test_aiff_and_flac_stems_play_on_the_same_clock_as_wav(
+    logged_in_page: Page, live_server: object, task_factory: Callable[..., Task], tmp_path: Path
+) -> None:
+    """AIFF is read in byte ranges like WAV; FLAC is decoded whole: all three play together,
+    at the same position, each with its waveform."""
+    import soundfile
+
+    task = task_factory(status="completed", mirrored=True, models=("vocals", "drums", "bass"))
+    t = np.arange(6 * RATE) / RATE
+    signal = (0.5 * np.sin(2 * np.pi * 220 * t)).astype("float32")
+    for fmt, model in (("wav", "vocals"), ("aiff", "drums"), ("flac", "bass")):
+        path = tmp_path / f"{model}.{fmt}"
+        soundfile.write(path, signal, RATE, subtype="PCM_16", format=fmt.upper())
+        output = Output.objects.get(target__task=task, target__model=model)
+        output.format = fmt
+        output.file.save(path.name, ContentFile(path.read_bytes()), save=False)
+        output.size_bytes = path.stat().st_size
+        output.save()
+    page = logged_in_page
+    page.goto(f"{live_server.url}{task.get_absolute_url()}")
+    expect(page.locator("[data-clock]")).to_have_text("0:00 / 0:06")
+    expect(page.locator(".lane-wave")).to_have_count(3)
+    kinds = page.evaluate(f"{ENGINE}.tracks.map(t => t.layout ? 'ranges' : 'whole')")
+    assert kinds == ["ranges", "ranges", "whole"]
+    page.get_by_role("button", name="Play all").click()
+    p = wait_for(lambda: p if all((p := positions(page))["positions"]) else None)
+    assert max(p["positions"]) - min(p["positions"]) <= 1 / p["rate"]
