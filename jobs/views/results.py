@@ -10,7 +10,7 @@ from datetime import datetime
 from http import HTTPStatus
 
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
@@ -46,6 +46,7 @@ from jobs.status import (
     poller_health,
     stalled_submission,
 )
+from jobs.stem_peaks import output_peaks
 
 TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -322,6 +323,24 @@ def output_compare(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
+def output_waveform(request: HtmxHttpRequest, pk: int) -> JsonResponse:
+    """The waveform peaks, duration and RMS level of a kept audio output, as JSON: measured
+    on the first request and cached next to the file (`jobs.stem_peaks`)."""
+    output = _mirrored_output(pk)
+    if not output.file or output.mirror_state != Output.MirrorState.MIRRORED:
+        raise Http404("This output is not kept yet.")
+    if output.format.lower() not in AUDIO_FORMATS:
+        raise Http404("Only audio outputs have a waveform.")
+    try:
+        data = output_peaks(output)
+    except FileNotFoundError:
+        raise Http404("The kept copy of this file is missing.") from None
+    response = JsonResponse(data)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
 def output_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A readable transcript (lines with timestamps; words light up while the source plays)."""
     output = _mirrored_output(pk)
@@ -362,5 +381,6 @@ urlpatterns = [
     path("outputs/<int:pk>/download/", output_download, name="output_download"),
     path("outputs/<int:pk>/play/", output_play, name="output_play"),
     path("outputs/<int:pk>/compare/", output_compare, name="output_compare"),
+    path("outputs/<int:pk>/peaks/", output_waveform, name="output_peaks"),
     path("outputs/<int:pk>/transcript/", output_transcript, name="output_transcript"),
 ]

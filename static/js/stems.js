@@ -1,39 +1,45 @@
-// Synced stem player: one transport for every stem of a task (play/pause, one seek bar),
-// with per-stem mute, solo and volume. Loaded as a module-free script (CSP: no inline code).
+// The stem player: every stem of a task on one Web Audio clock (engine.js), each with its
+// waveform lane (waveform.js), volume, pan, mute and solo; one playhead with click-to-seek,
+// and a loop region (drag on a lane, or the loop buttons / [ and ] keys at the playhead).
 // Keyboard (listed under the player, which this script unhides): Space plays or pauses, 1-9
 // solos stem n alone (again: everyone back), M mutes or unmutes everything, Left and Right
-// seek 5 s. Ignored while typing in a field, and Space on a focused button presses that button.
+// seek 5 s, Home goes to the start, [ and ] set the loop's start and end, L loops on or off.
+// Ignored while typing in a field, and Space on a focused button presses that button.
 (function () {
   "use strict";
 
-  function fmt(seconds) {
-    if (!isFinite(seconds)) return "0:00";
-    const m = Math.floor(seconds / 60);
-    const s = Math.floor(seconds % 60);
-    return m + ":" + String(s).padStart(2, "0");
-  }
+  const fmt = function (s) { return window.ShakeWave.fmt(s); };
 
   function setup(root) {
     if (root.dataset.ready) return;
     root.dataset.ready = "1";
     const rows = Array.from(root.querySelectorAll("[data-stem]"));
-    const stems = rows.map(function (row) {
+    if (!rows.length) return;
+    const engine = new window.ShakeEngine.Engine(
+      rows.map(function (row) { return row.dataset.src; }),
+      { onerror: function (err) { status.textContent = "Playback stopped: " + err.message; } }
+    );
+    root.engine = engine; // for the browser tests and the console
+    const stems = rows.map(function (row, i) {
       return {
         row: row,
-        audio: row.querySelector("audio"),
+        track: engine.tracks[i],
+        lane: row.querySelector("[data-lane]"),
         mute: row.querySelector('[data-action="mute"]'),
         solo: row.querySelector('[data-action="solo"]'),
         volume: row.querySelector("[data-volume]"),
+        pan: row.querySelector("[data-pan]"),
         muted: false,
         soloed: false,
       };
     });
-    if (!stems.length) return;
-    const master = stems[0].audio;
     const toggle = root.querySelector('[data-action="toggle"]');
     const seek = root.querySelector("[data-seek]");
     const clock = root.querySelector("[data-clock]");
     const mutedNote = root.querySelector("[data-muted-note]");
+    const status = root.querySelector("[data-status]");
+    const loopButton = root.querySelector('[data-action="loop"]');
+    const loopLabel = root.querySelector("[data-loop-label]");
     let seeking = false;
     let allMuted = false;
 
@@ -41,79 +47,104 @@
       const anySolo = stems.some(function (s) { return s.soloed; });
       stems.forEach(function (s) {
         const audible = anySolo ? s.soloed : !s.muted;
-        s.audio.volume = audible ? Number(s.volume.value) / 100 : 0;
-        s.audio.muted = allMuted;
+        s.track.audible = audible;
+        s.track.volume = Number(s.volume.value) / 100;
+        s.track.applyGain(false);
+        if (s.track.pan) s.track.pan.pan.value = Number(s.pan.value) / 100;
         s.mute.setAttribute("aria-pressed", String(s.muted));
         // while any stem is soloed, mute has no effect: say so rather than look broken
         s.mute.title = anySolo ? "Solo is on: only soloed stems are heard" : "";
         s.solo.setAttribute("aria-pressed", String(s.soloed));
         s.row.classList.toggle("silent", !audible || allMuted);
       });
+      engine.setMasterMuted(allMuted);
       if (mutedNote) mutedNote.hidden = !allMuted;
     }
 
-    function playing() { return !master.paused; }
-
-    function syncAll(time) {
-      stems.forEach(function (s) {
-        if (Math.abs(s.audio.currentTime - time) > 0.04) s.audio.currentTime = time;
-      });
+    function render() {
+      const duration = engine.duration();
+      const time = engine.time();
+      if (!seeking && duration) seek.value = String(Math.round((time / duration) * 1000));
+      clock.textContent = fmt(time) + " / " + fmt(duration);
+      const loop = engine.loop && duration
+        ? { start: engine.loop.start / duration, end: engine.loop.end / duration, on: engine.looping }
+        : null;
+      stems.forEach(function (s) { window.ShakeWave.show(s.lane, duration ? time / duration : 0, loop); });
+      toggle.textContent = engine.playing ? "Pause all" : "Play all";
+      toggle.setAttribute("aria-pressed", String(engine.playing));
+      loopButton.setAttribute("aria-pressed", String(engine.looping));
+      loopLabel.textContent = engine.loop
+        ? "Loop " + fmt(engine.loop.start) + "–" + fmt(engine.loop.end) + (engine.looping ? "" : " (off)")
+        : "No loop set";
     }
 
-    toggle.addEventListener("click", function () {
-      if (playing()) {
-        stems.forEach(function (s) { s.audio.pause(); });
-      } else {
-        syncAll(master.currentTime);
-        stems.forEach(function (s) { s.audio.play().catch(function () {}); });
+    function frame() {
+      if (!root.isConnected) return;
+      render();
+      if (engine.playing) requestAnimationFrame(frame);
+    }
+    engine.on(function () { render(); if (engine.playing) requestAnimationFrame(frame); });
+
+    function seekTo(seconds) { engine.seek(seconds); }
+    function seekBy(seconds) { seekTo(engine.time() + seconds); }
+
+    function setLoopEdge(which) {
+      const t = engine.time();
+      const current = engine.loop || { start: 0, end: engine.duration() };
+      let start = which === "start" ? t : current.start;
+      let end = which === "end" ? t : current.end;
+      if (end <= start) {
+        if (which === "start") end = engine.duration();
+        else start = 0;
       }
-    });
-    master.addEventListener("play", function () {
-      toggle.textContent = "Pause all";
-      toggle.setAttribute("aria-pressed", "true");
-    });
-    master.addEventListener("pause", function () {
-      toggle.textContent = "Play all";
-      toggle.setAttribute("aria-pressed", "false");
-    });
-    master.addEventListener("loadedmetadata", function () {
-      clock.textContent = fmt(0) + " / " + fmt(master.duration);
-    });
-    if (master.readyState >= 1) clock.textContent = fmt(0) + " / " + fmt(master.duration);
-    master.addEventListener("ended", function () {
-      stems.forEach(function (s) { s.audio.pause(); });
-    });
-    master.addEventListener("timeupdate", function () {
-      if (!seeking && master.duration) {
-        seek.value = String(Math.round((master.currentTime / master.duration) * 1000));
-      }
-      clock.textContent = fmt(master.currentTime) + " / " + fmt(master.duration);
-      // keep followers within a few frames of the master
-      stems.slice(1).forEach(function (s) {
-        if (Math.abs(s.audio.currentTime - master.currentTime) > 0.08) {
-          s.audio.currentTime = master.currentTime;
+      engine.setLoop(start, end);
+      if (!engine.looping) engine.setLooping(true);
+    }
+
+    toggle.disabled = true;
+    status.textContent = "Loading…";
+    engine.load().then(function () {
+      toggle.disabled = false;
+      status.textContent = "";
+      applyGains();
+      render();
+    }).catch(function (err) { status.textContent = "The player could not load: " + err.message; });
+
+    stems.forEach(function (s, i) {
+      window.ShakeWave.load(s.lane).then(function (data) {
+        if (data.duration && !s.track.layout && !s.track.duration) {
+          s.track.duration = data.duration;
+          render();
         }
       });
-    });
-    seek.addEventListener("input", function () { seeking = true; });
-    seek.addEventListener("change", function () {
-      seeking = false;
-      if (master.duration) syncAll((Number(seek.value) / 1000) * master.duration);
-    });
-    stems.forEach(function (s) {
+      window.ShakeWave.interact(
+        s.lane,
+        function (fraction) { seekTo(fraction * engine.duration()); },
+        function (a, b) {
+          const d = engine.duration();
+          engine.setLoop(a * d, b * d);
+          engine.setLooping(true);
+        }
+      );
       s.mute.addEventListener("click", function () { s.muted = !s.muted; applyGains(); });
       s.solo.addEventListener("click", function () { s.soloed = !s.soloed; applyGains(); });
       s.volume.addEventListener("input", applyGains);
+      s.pan.addEventListener("input", applyGains);
+      s.index = i;
     });
-    applyGains();
 
-    function seekBy(seconds) {
-      if (!master.duration) return;
-      const time = Math.min(Math.max(master.currentTime + seconds, 0), master.duration);
-      syncAll(time);
-      seek.value = String(Math.round((time / master.duration) * 1000));
-      clock.textContent = fmt(time) + " / " + fmt(master.duration);
-    }
+    toggle.addEventListener("click", function () { engine.toggle(); });
+    seek.addEventListener("input", function () { seeking = true; });
+    seek.addEventListener("change", function () {
+      seeking = false;
+      seekTo((Number(seek.value) / 1000) * engine.duration());
+    });
+    loopButton.addEventListener("click", function () {
+      if (!engine.loop) engine.setLoop(0, engine.duration());
+      engine.setLooping(!engine.looping);
+    });
+    root.querySelector('[data-action="loop-start"]').addEventListener("click", function () { setLoopEdge("start"); });
+    root.querySelector('[data-action="loop-end"]').addEventListener("click", function () { setLoopEdge("end"); });
 
     function soloOnly(index) {
       const stem = stems[index];
@@ -126,27 +157,34 @@
     const keys = root.querySelector("[data-shortcuts]");
     if (keys) keys.hidden = false;
     document.addEventListener("keydown", function (event) {
-      if (!root.isConnected || event.defaultPrevented) return;
-      if (event.ctrlKey || event.metaKey || event.altKey) return;
-      const target = event.target;
-      if (target.closest && target.closest("input, select, textarea, [contenteditable]")) return;
-      const onControl = target.closest && target.closest("button, a, summary");
-      if (event.key === " " && !onControl) {
-        toggle.click();
-      } else if (/^[1-9]$/.test(event.key)) {
-        soloOnly(Number(event.key) - 1);
-      } else if (event.key === "m" || event.key === "M") {
+      if (!root.isConnected || !window.ShakeWave.forShortcuts(event)) return;
+      const onControl = event.target.closest && event.target.closest("button, a, summary");
+      const key = event.key;
+      if (key === " " && !onControl) {
+        if (!toggle.disabled) engine.toggle();
+      } else if (/^[1-9]$/.test(key)) {
+        soloOnly(Number(key) - 1);
+      } else if (key === "m" || key === "M") {
         allMuted = !allMuted;
         applyGains();
-      } else if (event.key === "ArrowLeft") {
+      } else if (key === "ArrowLeft") {
         seekBy(-5);
-      } else if (event.key === "ArrowRight") {
+      } else if (key === "ArrowRight") {
         seekBy(5);
+      } else if (key === "Home") {
+        seekTo(0);
+      } else if (key === "[") {
+        setLoopEdge("start");
+      } else if (key === "]") {
+        setLoopEdge("end");
+      } else if (key === "l" || key === "L") {
+        loopButton.click();
       } else {
         return;
       }
       event.preventDefault();
     });
+    render();
   }
 
   function init() {

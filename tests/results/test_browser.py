@@ -154,8 +154,8 @@ def test_submit_watch_play_and_download(
     # (wait_for_function would need eval, which the page's CSP forbids: poll from Python)
     _wait_for(
         lambda: page.evaluate(
-            "Array.from(document.querySelectorAll('[data-stem] audio'))"
-            ".every(a => a.currentTime > 0.3) || null"
+            "document.querySelector('[data-stem-player]').engine.positions().positions"
+            ".every(p => p > 0.3) || null"
         )
     )
     expect(page.get_by_role("button", name="Pause all")).to_be_visible()

@@ -82,6 +82,7 @@ def addresses(member: User, project: Project) -> list[str]:
         f"/outputs/{output.pk}/play/",
         f"/outputs/{output.pk}/download/",
         f"/outputs/{output.pk}/compare/",
+        f"/outputs/{output.pk}/peaks/",
         f"/outputs/{transcript.pk}/transcript/",
         "/assets/",
         f"/assets/{asset.pk}/",

@@ -362,13 +362,14 @@ def test_player_has_one_row_per_stem_played_in_its_best_format(member_client, ta
     target = vocals_in_three_formats(task)
     body = member_client.get(reverse("jobs:task_detail", args=[task.pk])).content.decode()
     player = body.split('id="stem-player"')[1]
-    assert player.count("<tr data-stem>") == 2
-    played = re.findall(r'<audio preload="metadata" src="([^"]+)"', player)
+    assert player.count("data-stem ") == 2
+    played = re.findall(r'data-stem data-src="([^"]+)"', player)
     wavs = Output.objects.filter(target=target, format="wav").order_by("name")
     assert played == [reverse("jobs:output_play", args=[o.pk]) for o in wavs]
     for other in Output.objects.filter(target=target).exclude(format="wav"):
         assert reverse("jobs:output_download", args=[other.pk]) in player
         assert reverse("jobs:output_play", args=[other.pk]) not in player
+        assert reverse("jobs:output_peaks", args=[other.pk]) not in player
 
 
 def test_player_prefers_lossless_over_mp3():

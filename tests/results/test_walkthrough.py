@@ -40,7 +40,7 @@ def test_stem_player_plays_each_stem_once(
     player = page.locator("#stem-player")
     expect(player.get_by_role("button", name="Play all")).to_be_visible()
     expect(player.locator("[data-stem]")).to_have_count(2)
-    sources = player.locator("[data-stem] audio").evaluate_all("els => els.map(a => a.src)")
+    sources = player.locator("[data-stem]").evaluate_all("els => els.map(e => e.dataset.src)")
     assert len(set(sources)) == 2
     for fmt in ("mp3", "flac"):
         for name in ("vocals", "vocals_residual"):
