@@ -9,6 +9,7 @@ AWS_SECRET_ACCESS_KEY, an instance or task role, AWS_PROFILE). Every object stay
 browsers get short-lived presigned links (`jobs.storage.signed_url`) after the login check.
 """
 
+import importlib.util
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -40,6 +41,11 @@ def storage_config(url: str, *, local: Path | None, setting: str) -> dict:
     if unknown:
         raise ImproperlyConfigured(
             f"{setting}: unknown option {', '.join(unknown)} (known: {', '.join(_QUERY_KEYS)})"
+        )
+    if importlib.util.find_spec("storages") is None:
+        raise ImproperlyConfigured(
+            f"{setting} is a bucket, but django-storages is not installed: "
+            "pip install '.[s3]' (the s3 extra)"
         )
     style = query.get("addressing_style") or ("path" if query.get("endpoint_url") else "virtual")
     if style not in ("path", "virtual"):

@@ -2,6 +2,7 @@
 bucket's origin allowed for the players (CSP media-src)."""
 
 import importlib
+import importlib.util
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,3 +92,13 @@ def test_csp_allows_the_configured_buckets(monkeypatch) -> None:
     finally:
         monkeypatch.undo()
         importlib.reload(shipped)
+
+
+def test_a_bucket_without_the_s3_extra_says_what_to_install(monkeypatch) -> None:
+    """s3://… with django-storages missing stops the start with the extra to install."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "storages" else real(name, *a)
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"pip install '\.\[s3\]'"):
+        storage_config("s3://bucket/x", local=None, setting="UPLOADS_STORAGE")
