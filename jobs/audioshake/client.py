@@ -25,7 +25,6 @@ A client wraps one `requests.Session`; create one per thread with `get_client()`
 rate limiter is shared anyway).
 """
 
-import functools
 import json
 import logging
 import random
@@ -157,7 +156,7 @@ class AudioShakeClient:
         if source is None:
             if path is None:
                 raise TypeError("upload_asset needs a path or a source")
-            source = UploadSource(open=functools.partial(Path(path).open, "rb", buffering=0))
+            source = UploadSource.from_path(path)
         data = self._call("POST", "/assets", retry=_Retry.UNSENT_ONLY, upload=(source, name))
         return parse_asset(data)
 

@@ -1,6 +1,7 @@
 """The body of an upload (`POST /assets`): one file streamed as `multipart/form-data`, and the
 content type its name implies."""
 
+import functools
 import mimetypes
 import os
 from collections.abc import Callable, Iterator
@@ -48,6 +49,11 @@ class UploadSource:
 
     open: Callable[[], BinaryIO]
     size: int | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> "UploadSource":
+        """A local file, read unbuffered straight into the upload's buffer."""
+        return cls(open=functools.partial(Path(path).open, "rb", buffering=0))
 
 
 class _SourceChanged(Exception):

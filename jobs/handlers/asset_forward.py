@@ -1,6 +1,5 @@
 """`asset_forward`: upload an asset's local file to AudioShake (`POST /assets`)."""
 
-import functools
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +34,7 @@ def _upload_source(field: Any) -> UploadSource:
         path = Path(storage.path(name))
     except NotImplementedError:  # a bucket: no path
         return UploadSource(open=lambda: open_stream(storage, name), size=storage.size(name))
-    return UploadSource(open=functools.partial(path.open, "rb", buffering=0))
+    return UploadSource.from_path(path)
 
 
 def _expires_from(remote: RemoteAsset, uploaded: datetime) -> datetime:
