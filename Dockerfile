@@ -1,6 +1,7 @@
 # Production image: gunicorn + whitenoise, talking to the real AudioShake API and PostgreSQL.
 # The same image runs the poller: `docker run ... python manage.py poll_tasks`.
-# Build with the sandbox (for a demo without a key): --build-arg EXTRAS=sandbox
+# Build with the sandbox (for a demo without a key): --build-arg EXTRAS=sandbox; with S3 storage
+# for uploads and outputs (several machines, docs/operations.md): --build-arg EXTRAS=s3
 FROM python:3.13-slim
 
 ARG EXTRAS=""

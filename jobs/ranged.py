@@ -9,7 +9,13 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.utils.http import content_disposition_header
 
 CHUNK = 256 * 1024
@@ -98,5 +104,13 @@ def ranged_file_response(
         response["ETag"] = quoted_etag
     # Only logged-in people get files: no cache may keep a copy after log-out (seeking still
     # works: the browser asks for the byte ranges again).
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def private_redirect(url: str) -> HttpResponse:
+    """A 302 to a presigned link (a file in a bucket), which neither the browser nor a proxy may
+    keep: the link is the permission, given after the login check, and expires on its own."""
+    response = HttpResponseRedirect(url)
     response["Cache-Control"] = "private, no-store"
     return response

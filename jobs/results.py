@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from jobs.audiofile import download_name
 from jobs.models import Output, RemoteModel, Task
+from jobs.storage import open_stream
 from shakeweb.spreadsheet import neutralise
 
 AUDIO_FORMATS = frozenset({"wav", "mp3", "flac", "aiff", "mp4"})
@@ -246,7 +247,7 @@ def _zip_task(
         used.add(name)
         row["file"] = name
         with (
-            output.file.storage.open(output.file.name, "rb") as src,
+            open_stream(output.file.storage, output.file.name) as src,
             zf.open(
                 zipfile.ZipInfo(prefix + name, date_time=_zip_time(task)), "w", force_zip64=True
             ) as dst,

@@ -12,6 +12,7 @@ import environ
 from django.utils.csp import CSP
 
 from shakeweb.sandbox_mode import sandbox_api_key
+from shakeweb.storage_url import media_origins, storage_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # SQLite files, uploads and generated keys of a local install
@@ -214,17 +215,21 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: downloads go through views that check logins
 
+# Uploads (Asset.file, the default storage) and mirrored outputs: folders under MEDIA_ROOT by
+# default; with several machines (no shared disk) an S3 bucket each, UPLOADS_STORAGE and
+# OUTPUTS_STORAGE = s3://bucket/prefix (shakeweb/storage_url.py, docs/operations.md).
+UPLOADS_STORAGE = storage_config(
+    env("UPLOADS_STORAGE", default=""), local=None, setting="UPLOADS_STORAGE"
+)
+OUTPUTS_STORAGE = storage_config(
+    env("OUTPUTS_STORAGE", default=""), local=MEDIA_ROOT / "outputs", setting="OUTPUTS_STORAGE"
+)
+# How long a presigned link to a file in a bucket works (playback and downloads redirect to
+# one after the login check; a player seeks with byte ranges on that link until it expires).
+STORAGE_LINK_SECONDS = env.int("STORAGE_LINK_SECONDS", default=900)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # Mirrored AudioShake outputs. Point at django-storages' S3 backend with OUTPUTS_STORAGE.
-    "outputs": {
-        "BACKEND": env(
-            "OUTPUTS_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
-        ),
-        "OPTIONS": {"location": str(MEDIA_ROOT / "outputs")}
-        if not env("OUTPUTS_STORAGE_BACKEND", default="")
-        else env.json("OUTPUTS_STORAGE_OPTIONS", default={}),
-    },
+    "default": UPLOADS_STORAGE,
+    "outputs": OUTPUTS_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -339,8 +344,14 @@ SECURE_CSP = {
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "media-src": [CSP.SELF, "blob:"],
-    "connect-src": [CSP.SELF],
+    # The buckets' origins too: players follow the redirect to a presigned link.
+    "media-src": [
+        CSP.SELF,
+        "blob:",
+        *dict.fromkeys(media_origins(UPLOADS_STORAGE) + media_origins(OUTPUTS_STORAGE)),
+    ],
+    # The stem player fetch()es its byte ranges, following the redirect to the outputs bucket.
+    "connect-src": [CSP.SELF, *media_origins(OUTPUTS_STORAGE)],
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
     "base-uri": [CSP.SELF],

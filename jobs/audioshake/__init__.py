@@ -41,7 +41,7 @@ from jobs.audioshake.errors import (
     Unavailable,
     ValidationFailed,
 )
-from jobs.audioshake.multipart import content_type_for
+from jobs.audioshake.multipart import UploadSource, content_type_for
 from jobs.audioshake.transport import retry_after_seconds
 from jobs.audioshake.types import (
     TERMINAL_STATUSES,
@@ -85,6 +85,7 @@ __all__ = [
     "RemoteTask",
     "TargetSpec",
     "Unavailable",
+    "UploadSource",
     "UsageMonth",
     "ValidationFailed",
     "content_type_for",

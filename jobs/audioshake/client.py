@@ -55,7 +55,12 @@ from jobs.audioshake.errors import (
     Unavailable,
     ValidationFailed,
 )
-from jobs.audioshake.multipart import _MultipartFile, _SourceChanged, content_type_for
+from jobs.audioshake.multipart import (
+    UploadSource,
+    _MultipartFile,
+    _SourceChanged,
+    content_type_for,
+)
 from jobs.audioshake.ratelimit import Limiter, process_limiter
 from jobs.audioshake.shapes import PROBE_PATHS
 from jobs.audioshake.transport import (
@@ -142,10 +147,17 @@ class AudioShakeClient:
 
     # Endpoints -----------------------------------------------------------------------------
 
-    def upload_asset(self, *, path: Path, filename: str) -> RemoteAsset:
-        """POST /assets: stream the file at `path` (never read into memory) as `filename`."""
+    def upload_asset(
+        self, *, path: Path | None = None, source: UploadSource | None = None, filename: str
+    ) -> RemoteAsset:
+        """POST /assets: stream the file at `path`, or the stream `source` opens (a bucket's),
+        as `filename`; never read into memory."""
         name = re.sub(r"[\x00-\x1f\x7f\"\\/]+", "_", filename).strip() or "upload"
-        data = self._call("POST", "/assets", retry=_Retry.UNSENT_ONLY, upload=(Path(path), name))
+        if source is None:
+            if path is None:
+                raise TypeError("upload_asset needs a path or a source")
+            source = UploadSource.from_path(path)
+        data = self._call("POST", "/assets", retry=_Retry.UNSENT_ONLY, upload=(source, name))
         return parse_asset(data)
 
     def list_assets(self) -> list[RemoteAsset]:
@@ -307,7 +319,7 @@ class AudioShakeClient:
         retry: _Retry = _Retry.IDEMPOTENT,
         params: dict[str, Any] | None = None,
         json_body: dict[str, Any] | None = None,
-        upload: tuple[Path, str] | None = None,
+        upload: tuple[UploadSource, str] | None = None,
     ) -> Any:
         """Send one API request (with the retries its policy allows) and return its JSON."""
         attempt = 0
@@ -348,7 +360,7 @@ class AudioShakeClient:
         path: str,
         params: dict[str, Any] | None,
         json_body: dict[str, Any] | None,
-        upload: tuple[Path, str] | None,
+        upload: tuple[UploadSource, str] | None,
     ) -> requests.Response:
         url = self.base_url + path
         options: dict[str, Any] = {
@@ -359,10 +371,12 @@ class AudioShakeClient:
         }
         if upload is None:
             return self.session.request(method, url, json=json_body, **options)
-        file_path, name = upload
-        with file_path.open("rb", buffering=0) as fh:  # per attempt: a retry starts at byte 0
+        source, name = upload
+        with source.open() as fh:  # per attempt: a retry starts at byte 0
             kind = content_type_for(name)
-            body = _MultipartFile(fh, field="file", filename=name, content_type=kind)
+            body = _MultipartFile(
+                fh, field="file", filename=name, content_type=kind, size=source.size
+            )
             try:
                 return self.session.request(
                     method, url, data=body, headers={"Content-Type": body.content_type}, **options

@@ -1,16 +1,18 @@
 """The body of an upload (`POST /assets`): one file streamed as `multipart/form-data`, and the
 content type its name implies."""
 
+import functools
 import mimetypes
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 
-__all__ = ["CONTENT_TYPES", "UPLOAD_CHUNK", "content_type_for"]
+__all__ = ["CONTENT_TYPES", "UPLOAD_CHUNK", "UploadSource", "content_type_for"]
 
 UPLOAD_CHUNK = 1024 * 1024  # bytes read from the file and handed to the socket at a time
 
@@ -39,6 +41,21 @@ def content_type_for(filename: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class UploadSource:
+    """Where an upload's bytes come from: `open()` gives a new binary stream at byte 0 (called
+    once per attempt, closed after it), `size` bytes long (None: a local file's size when it is
+    opened)."""
+
+    open: Callable[[], BinaryIO]
+    size: int | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> "UploadSource":
+        """A local file, read unbuffered straight into the upload's buffer."""
+        return cls(open=functools.partial(Path(path).open, "rb", buffering=0))
+
+
 class _SourceChanged(Exception):
     """The file being uploaded is shorter than it was when the upload started."""
 
@@ -55,7 +72,15 @@ class _MultipartFile:
     grows is sent only up to that length.
     """
 
-    def __init__(self, fh: BinaryIO, *, field: str, filename: str, content_type: str) -> None:
+    def __init__(
+        self,
+        fh: BinaryIO,
+        *,
+        field: str,
+        filename: str,
+        content_type: str,
+        size: int | None = None,
+    ) -> None:
         boundary = choose_boundary()
         part = RequestField(name=field, data=b"", filename=filename)
         part.make_multipart(content_type=content_type)
@@ -63,7 +88,7 @@ class _MultipartFile:
         self._head = f"--{boundary}\r\n".encode() + part.render_headers().encode()
         self._tail = f"\r\n--{boundary}--\r\n".encode()
         self._fh = fh
-        self._remaining = os.fstat(fh.fileno()).st_size
+        self._remaining = os.fstat(fh.fileno()).st_size if size is None else size
         self._buffer = memoryview(bytearray(UPLOAD_CHUNK))
         self.len = len(self._head) + self._remaining + len(self._tail)
 

@@ -1,10 +1,6 @@
 """`asset_forward`: upload an asset's local file to AudioShake (`POST /assets`)."""
 
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,32 +9,32 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.audioshake import AudioShakeError, InsufficientCredits, RemoteAsset, ValidationFailed
+from jobs.audioshake import (
+    AudioShakeError,
+    InsufficientCredits,
+    RemoteAsset,
+    UploadSource,
+    ValidationFailed,
+)
 from jobs.engine.leases import Lease, Outcome, fenced, record, settle
 from jobs.handlers.common import Client, error_message, remote_usable, retry_for
 from jobs.models import Asset, RemoteStatus, WorkItem
+from jobs.storage import open_stream
 
 log = logging.getLogger(__name__)
 
 ASSET_LIFETIME = timedelta(hours=72)  # AudioShake deletes uploads after 72 hours
 
 
-@contextmanager
-def _local_file(field: Any) -> Iterator[Path]:
-    """A filesystem path for a stored file: the file itself on local storage, else a
-    temporary copy streamed from the storage."""
+def _upload_source(field: Any) -> UploadSource:
+    """The stored upload as the client streams it: the file itself in a local folder, the
+    bucket's GET body otherwise (no local copy, one GET per attempt)."""
+    storage, name = field.storage, field.name
     try:
-        local = Path(field.path)
-    except NotImplementedError:  # a remote storage (S3...): no path
-        local = None
-    if local is not None:
-        yield local
-        return
-    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
-        with field.storage.open(field.name, "rb") as source:
-            shutil.copyfileobj(source, tmp, 1024 * 1024)
-        tmp.flush()
-        yield Path(tmp.name)
+        path = Path(storage.path(name))
+    except NotImplementedError:  # a bucket: no path
+        return UploadSource(open=lambda: open_stream(storage, name), size=storage.size(name))
+    return UploadSource.from_path(path)
 
 
 def _expires_from(remote: RemoteAsset, uploaded: datetime) -> datetime:
@@ -101,8 +97,7 @@ def asset_forward(lease: Lease, client: Client) -> Outcome:
         )
     filename = asset.original_filename or asset.name or f"asset-{asset.pk}.{asset.format}"
     try:
-        with _local_file(asset.file) as path:
-            remote = client.upload_asset(path=path, filename=filename)
+        remote = client.upload_asset(source=_upload_source(asset.file), filename=filename)
     except (ValidationFailed, InsufficientCredits) as exc:
         message = f"AudioShake refused the upload: {error_message(exc)}"
         outcome = Outcome.failed(message)

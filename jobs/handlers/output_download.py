@@ -1,13 +1,11 @@
 """`output_download`: mirror one output into `storages["outputs"]` before its signed link
 (1 h) and AudioShake's copy expire."""
 
-import os
-import tempfile
+import io
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
@@ -18,8 +16,12 @@ from jobs.engine.schedule import backoff_delay
 from jobs.handlers.common import Client, error_message, redact_links, retry_for
 from jobs.models import Output, WorkItem
 from jobs.progress import task_changed
+from jobs.storage import Writer, open_writer
 
 LINK_FRESH_FOR = timedelta(minutes=50)  # output links last an hour; older ones are re-fetched
+# The bytes the content check sees (`output_content_problem` reads the first 64 KiB, and past
+# an ID3 tag a few KiB more: 1 MiB covers a tag with cover art).
+HEAD_KEEP = 1024 * 1024
 
 
 def _refresh_link(lease: Lease, client: Client, output: Output) -> str | None:
@@ -50,9 +52,9 @@ def _host(link: str) -> str:
 
 
 def output_download(lease: Lease, client: Client) -> Outcome:
-    """Mirror one output into `storages["outputs"]`: stream to a temporary file (size capped),
-    verify the size, save, record. Once per output: the item's unique key and lease, and the
-    mirrored state checked first."""
+    """Mirror one output into `storages["outputs"]`: stream it straight into the storage (size
+    capped, no local copy first), verify its size and content, commit, record. Once per output:
+    the item's unique key and lease, and the mirrored state checked first."""
     item = WorkItem.objects.select_related("output__target__task").get(pk=lease.item_id)
     output = item.output
     if output is None:
@@ -73,61 +75,69 @@ def output_download(lease: Lease, client: Client) -> Outcome:
         return _download_failed(
             lease, output, "AudioShake no longer lists this output, so it cannot be kept."
         )
-    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
-        while True:
-            try:
-                size = client.download(link=link, fileobj=tmp, max_bytes=settings.OUTPUT_MAX_BYTES)
-                break
-            except NotFound as exc:  # the link expired (401/403/404/410 from the host)
-                if refreshed:
-                    outcome = retry_for(exc, lease)
-                    if outcome.state == WorkItem.State.FAILED:
-                        return _download_failed(lease, output, f"Not kept: {outcome.error}")
-                    record(lease, outcome)
-                    return outcome
-                tmp.seek(0)
-                tmp.truncate()
-                link = _refresh_link(lease, client, output)
-                refreshed = True
-                if not link:
-                    return _download_failed(
-                        lease, output, "AudioShake no longer lists this output."
-                    )
-            except OutputHostRefused as exc:
-                return _download_failed(
-                    lease,
-                    output,
-                    f"Not downloaded: the link points at {_host(link)}, which is not an "
-                    f"AudioShake output host ({error_message(exc)}).",
-                )
-            except OutputTooLarge as exc:
-                return _download_failed(lease, output, f"Not kept: {error_message(exc)}.")
-            except AudioShakeError as exc:
+    # storages["outputs"] at call time (the field's storage was resolved at import).
+    storage = storages["outputs"]
+    name = output.file.field.generate_filename(output, f"{output.name}.{output.format}")
+    while True:
+        sink = _Sink(open_writer(storage, name))
+        try:
+            size = client.download(link=link, fileobj=sink, max_bytes=settings.OUTPUT_MAX_BYTES)
+            break
+        except NotFound as exc:  # the link expired (401/403/404/410 from the host)
+            sink.abort()
+            if refreshed:
                 outcome = retry_for(exc, lease)
                 if outcome.state == WorkItem.State.FAILED:
                     return _download_failed(lease, output, f"Not kept: {outcome.error}")
-                with settle(lease, outcome):
-                    Output.objects.filter(pk=output.pk).update(
-                        mirror_error=f"Download failed, retrying: {redact_links(str(exc))}"
-                    )
-                    task_changed([output.target.task_id])
+                record(lease, outcome)
                 return outcome
-        tmp.flush()
-        on_disk = os.fstat(tmp.fileno()).st_size
-        if on_disk != size:
-            outcome = Outcome.retry(
-                backoff_delay(lease.attempt), f"Wrote {on_disk} bytes of {size}; retrying"
+            link = _refresh_link(lease, client, output)
+            refreshed = True
+            if not link:
+                return _download_failed(lease, output, "AudioShake no longer lists this output.")
+        except OutputHostRefused as exc:
+            sink.abort()
+            return _download_failed(
+                lease,
+                output,
+                f"Not downloaded: the link points at {_host(link)}, which is not an "
+                f"AudioShake output host ({error_message(exc)}).",
             )
-            record(lease, outcome)
+        except OutputTooLarge as exc:
+            sink.abort()
+            return _download_failed(lease, output, f"Not kept: {error_message(exc)}.")
+        except AudioShakeError as exc:
+            sink.abort()
+            outcome = retry_for(exc, lease)
+            if outcome.state == WorkItem.State.FAILED:
+                return _download_failed(lease, output, f"Not kept: {outcome.error}")
+            with settle(lease, outcome):
+                Output.objects.filter(pk=output.pk).update(
+                    mirror_error=f"Download failed, retrying: {redact_links(str(exc))}"
+                )
+                task_changed([output.target.task_id])
             return outcome
-        problem = output_content_problem(tmp, output.format)
-        if problem:  # an error page or garbage under a signed link: never kept as audio
-            return _download_failed(lease, output, f"Not kept: {problem}.")
-        tmp.seek(0)
-        name = output.file.field.generate_filename(output, f"{output.name}.{output.format}")
-        # storages["outputs"] at call time (the field's storage was resolved at import).
-        storage = storages["outputs"]
-        name = storage.save(name, File(tmp, name=name))
+        except BaseException:
+            sink.abort()
+            raise
+    if sink.written != size:
+        sink.abort()
+        outcome = Outcome.retry(
+            backoff_delay(lease.attempt), f"Wrote {sink.written} bytes of {size}; retrying"
+        )
+        record(lease, outcome)
+        return outcome
+    # An error page or garbage under a signed link is never kept as audio: judged on the
+    # first bytes, before the file is committed to the storage.
+    problem = output_content_problem(io.BytesIO(bytes(sink.head)), output.format)
+    if problem:
+        sink.abort()
+        return _download_failed(lease, output, f"Not kept: {problem}.")
+    try:
+        name = sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
     try:
         stored = storage.size(name)
     except (NotImplementedError, OSError):
@@ -154,6 +164,30 @@ def output_download(lease: Lease, client: Client) -> Outcome:
         storage.delete(name)  # the new holder records its own copy
         raise
     return outcome
+
+
+class _Sink:
+    """What the client writes a download into: the storage's writer, keeping the first bytes
+    (HEAD_KEEP) in memory for the content check."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self.head = bytearray()
+
+    @property
+    def written(self) -> int:
+        return self._writer.written
+
+    def write(self, data: bytes) -> int:
+        if len(self.head) < HEAD_KEEP:
+            self.head += data[: HEAD_KEEP - len(self.head)]
+        return self._writer.write(data)
+
+    def commit(self) -> str:
+        return self._writer.commit()
+
+    def abort(self) -> None:
+        self._writer.abort()
 
 
 def _download_failed(lease: Lease, output: Output, message: str) -> Outcome:

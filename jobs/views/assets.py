@@ -33,9 +33,10 @@ from jobs.forms.assets import (
     AssetUrlForm,
 )
 from jobs.models import Asset
-from jobs.ranged import ranged_file_response
+from jobs.ranged import private_redirect, ranged_file_response
 from jobs.services import assets as services
 from jobs.services.tasks import source_problem
+from jobs.storage import signed_url
 from jobs.upload_handlers import HashingUploadHandler, UploadRefusal, size_limit_message
 
 PAGE_SIZE = 25
@@ -288,9 +289,22 @@ def _deleted_message(asset: Asset) -> str:
 
 
 def _local_file(request: HtmxHttpRequest, pk: int, *, as_attachment: bool) -> HttpResponse:
+    """The kept copy, with byte ranges: a redirect to a presigned link when it is in a bucket,
+    served here through `jobs.ranged` when it is in a local folder."""
     asset = _get(pk)
     if not asset.has_local_copy:
         raise Http404("This asset has no local copy.")
+    content_type = CONTENT_TYPES.get(asset.format, "application/octet-stream")
+    filename = download_name(asset.name, asset.format)
+    link = signed_url(
+        asset.file.storage,
+        asset.file.name,
+        filename=filename,
+        content_type=content_type,
+        as_attachment=as_attachment,
+    )
+    if link is not None:
+        return private_redirect(link)
     try:
         fileobj = asset.file.open("rb")
     except FileNotFoundError:
@@ -299,8 +313,8 @@ def _local_file(request: HtmxHttpRequest, pk: int, *, as_attachment: bool) -> Ht
         request,
         fileobj,
         size=asset.file.size,
-        content_type=CONTENT_TYPES.get(asset.format, "application/octet-stream"),
-        filename=download_name(asset.name, asset.format),
+        content_type=content_type,
+        filename=filename,
         as_attachment=as_attachment,
         etag=asset.sha256,
     )

@@ -22,7 +22,7 @@ from accounts.http import HtmxHttpRequest, varies_with_htmx
 from jobs import outbox
 from jobs.audiofile import download_name
 from jobs.models import Output, Target, Task, WorkItem
-from jobs.ranged import ranged_file_response
+from jobs.ranged import private_redirect, ranged_file_response
 from jobs.results import (
     AUDIO_FORMATS,
     comparable_models,
@@ -47,6 +47,7 @@ from jobs.status import (
     stalled_submission,
 )
 from jobs.stem_peaks import output_peaks
+from jobs.storage import open_stream, signed_url
 
 TRANSCRIPT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -215,18 +216,30 @@ def _mirrored_output(pk: int) -> Output:
 
 
 def _serve_output(request: HtmxHttpRequest, output: Output, *, as_attachment: bool) -> HttpResponse:
+    """The file, with byte ranges: from a bucket as a redirect to a short-lived presigned link
+    (S3 answers the ranges), from a local folder through `jobs.ranged`."""
     storage = output.file.storage
+    content_type = mimetypes.guess_type(f"x.{output.format}")[0] or "application/octet-stream"
+    filename = output_download_name(output)
+    link = signed_url(
+        storage,
+        output.file.name,
+        filename=filename,
+        content_type=content_type,
+        as_attachment=as_attachment,
+    )
+    if link is not None:
+        return private_redirect(link)
     try:
         f = storage.open(output.file.name, "rb")
     except FileNotFoundError:
         raise Http404("The kept copy of this file is missing.") from None
-    content_type = mimetypes.guess_type(f"x.{output.format}")[0] or "application/octet-stream"
     return ranged_file_response(
         request,
         f,
         size=output.size_bytes if output.size_bytes is not None else storage.size(output.file.name),
         content_type=content_type,
-        filename=output_download_name(output),
+        filename=filename,
         as_attachment=as_attachment,
     )
 
@@ -350,7 +363,7 @@ def output_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     elif not output.file or output.mirror_state != Output.MirrorState.MIRRORED:
         problem = "This transcript is not kept yet."
     else:
-        with output.file.storage.open(output.file.name, "rb") as f:
+        with open_stream(output.file.storage, output.file.name) as f:
             data = f.read(TRANSCRIPT_MAX_BYTES + 1)
         if len(data) > TRANSCRIPT_MAX_BYTES:
             problem = "This transcript is too large to show; download it instead."

@@ -382,13 +382,17 @@ class Proxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, back in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, back), daemon=True).start()
 
-    @staticmethod
-    def _pump(source, sink) -> None:
+    def answered(self, size: int) -> None:
+        """Called with the size of each piece the target sends back (subclasses count them)."""
+
+    def _pump(self, source, sink, back: bool) -> None:
         try:
             while data := source.recv(65536):
+                if back:
+                    self.answered(len(data))
                 sink.sendall(data)
         except OSError:
             pass
