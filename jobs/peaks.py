@@ -86,6 +86,15 @@ def _peaks_soundfile(soundfile: object, fileobj: BinaryIO, buckets: int) -> Meas
         frames = audio.frames
         if frames <= 0:
             return Measure()
+        if audio.format in ("MP3", "MPEG"):
+            # libsndfile's MP3 seeks land on silence past the first megaframe or so, and
+            # decoding MP3 sequentially is cheap (mpg123): read it all, block by block.
+            peaks, squares, samples = _sequential(audio, frames, buckets)
+            return Measure(
+                [round(min(p, 1.0), 3) for p in peaks],
+                frames / audio.samplerate,
+                _level(squares, samples),
+            )
         for bucket, start, count in _windows(frames, buckets):
             audio.seek(start)
             block = audio.read(count, dtype="float32", always_2d=True)
@@ -95,6 +104,26 @@ def _peaks_soundfile(soundfile: object, fileobj: BinaryIO, buckets: int) -> Meas
                 samples += int(block.size)
         duration = frames / audio.samplerate
     return Measure([round(min(p, 1.0), 3) for p in peaks], duration, _level(squares, samples))
+
+
+def _sequential(audio: object, frames: int, buckets: int) -> tuple[list[float], float, int]:
+    """Peaks of every bucket, the sum of squares and the sample count, from one pass over
+    `audio` (an open soundfile.SoundFile) in blocks: memory stays flat in its length."""
+    peaks = [0.0] * buckets
+    squares, samples, position = 0.0, 0, 0
+    for block in audio.blocks(blocksize=65536, dtype="float32", always_2d=True):  # type: ignore[attr-defined]
+        level = abs(block).max(axis=1)
+        first = position * buckets // frames
+        last = min((position + len(block) - 1) * buckets // frames, buckets - 1)
+        for bucket in range(first, last + 1):
+            lo = max(bucket * frames // buckets - position, 0)
+            hi = min((bucket + 1) * frames // buckets - position, len(block))
+            if hi > lo:
+                peaks[bucket] = max(peaks[bucket], float(level[lo:hi].max()))
+        squares += float((block.astype("float64") ** 2).sum())
+        samples += int(block.size)
+        position += len(block)
+    return peaks, squares, samples
 
 
 def _peaks_pcm(fileobj: BinaryIO, fmt: str, buckets: int) -> Measure:

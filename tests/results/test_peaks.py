@@ -9,6 +9,7 @@ import wave
 
 import numpy as np
 import pytest
+import soundfile
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
@@ -140,3 +141,17 @@ def test_silence_has_no_level(tmp_path):
     assert result == [0.0] * peaks.PEAK_BUCKETS
     with open(path, "rb") as f:
         assert peaks.measure(f, "wav").rms_db is None
+
+
+def test_mp3_peaks_cover_the_whole_file(tmp_path):
+    """A steady 60 s stereo MP3 tone has a peak in every slice: libsndfile's MP3 seeks land on
+    silence past the first part of such a file, so MP3 is read in one pass instead."""
+    rate = 44100
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate * 60) / rate)
+    path = tmp_path / "tone.mp3"
+    soundfile.write(path, np.stack([tone, tone], axis=1).astype("float32"), rate, format="MP3")
+    with open(path, "rb") as fileobj:
+        measured = peaks.measure(fileobj, "mp3")
+    assert len(measured.peaks) == peaks.PEAK_BUCKETS
+    assert min(measured.peaks) > 0.4
+    assert measured.duration == pytest.approx(60, abs=0.1)
