@@ -51,9 +51,9 @@ class AuditEvent(models.Model):
         indexes = [
             # The page's newest-first order, alone and under each filter.
             models.Index(fields=["-at", "-id"], name="audit_at"),
-            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
-            models.Index(fields=["action", "-at"], name="audit_action_at"),
-            models.Index(fields=["object_type", "object_id", "-at"], name="audit_object_at"),
+            models.Index(fields=["actor", "-at", "-id"], name="audit_actor_at"),
+            models.Index(fields=["action", "-at", "-id"], name="audit_action_at"),
+            models.Index(fields=["object_type", "object_id", "-at", "-id"], name="audit_object_at"),
         ]
 
     def __str__(self) -> str:
