@@ -56,8 +56,10 @@ def _count_call(token: ApiToken) -> None:
 api = NinjaAPI(
     title="shakeweb API",
     version="1",
-    description="Upload assets, create tasks (with the dashboard's estimate, budget and "
-    "approval rules), read tasks with their outputs, and read costs. See docs/api.md.",
+    description="Upload assets, create tasks (through the dashboard's own form rules: the "
+    "same validation, estimate and project budget), read tasks with their outputs' download "
+    "links, and read costs. Authenticate with a personal token from your profile page "
+    "(Authorization: Bearer shk_…). See docs/api.md.",
     auth=TokenAuth(),
     urls_namespace="api-v1",
 )

@@ -69,7 +69,12 @@ UPLOAD_SCHEMA = {
 }
 
 
-@router.post("/assets", response={200: AssetOut, 201: AssetOut}, openapi_extra=UPLOAD_SCHEMA)
+@router.post(
+    "/assets",
+    response={200: AssetOut, 201: AssetOut},
+    openapi_extra=UPLOAD_SCHEMA,
+    summary="Upload an asset",
+)
 def asset_upload(request: HttpRequest) -> Status:
     """Upload one audio or video file (field `file`) into a project (`project`, its id),
     confirming the rights (`rights=true`). 201 with the new asset; 200 with the library's
@@ -108,7 +113,7 @@ def asset_upload(request: HttpRequest) -> Status:
     return Status(201 if outcome.created else 200, _out(outcome.asset, created=outcome.created))
 
 
-@router.post("/assets/url", response={200: AssetOut, 201: AssetOut})
+@router.post("/assets/url", response={200: AssetOut, 201: AssetOut}, summary="Register a URL")
 def asset_register_url(request: HttpRequest, body: UrlIn) -> Status:
     """Register a public HTTPS URL as a source (AudioShake fetches it at each task). 201 with
     the new asset; 200 with the library's asset when the URL is registered already."""

@@ -52,7 +52,7 @@ def _month(value: str | None) -> date:
     return date(int(match[1]), int(match[2]), 1)
 
 
-@router.get("/costs", response=CostsOut)
+@router.get("/costs", response=CostsOut, summary="Read costs")
 def costs_read(request: HttpRequest, query: Query[CostsQuery]) -> dict:
     """Credits spent and in flight per project in one UTC month of task creation (the Costs
     page's figures for that month)."""

@@ -206,7 +206,7 @@ def _replayed(request: HttpRequest, task: Task, body: TaskIn) -> Status:
     return Status(200, _detail(request, task.pk))
 
 
-@router.post("/tasks", response={200: TaskOut, 201: TaskOut})
+@router.post("/tasks", response={200: TaskOut, 201: TaskOut}, summary="Create a task")
 def task_create_api(
     request: HttpRequest,
     body: TaskIn,
@@ -310,7 +310,7 @@ def _target(request: HttpRequest, target: Target, *, costs: bool) -> dict:
     }
 
 
-@router.get("/tasks/{task_id}", response=TaskOut)
+@router.get("/tasks/{task_id}", response=TaskOut, summary="Read a task")
 def task_read(request: HttpRequest, task_id: int) -> dict:
     """One task with its targets (status, cost, error) and its outputs' download links."""
     task = Task.objects.only("pk", "source_name", "source_url").filter(pk=task_id).first()
@@ -333,7 +333,7 @@ class TaskFilters(Schema):
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
 
 
-@router.get("/tasks", response=TaskPage)
+@router.get("/tasks", response=TaskPage, summary="List tasks")
 def task_list(request: HttpRequest, filters: Query[TaskFilters]) -> dict:
     """The team's tasks, newest first, a page at a time (`has_next` says whether another
     follows), filtered like the task list."""
