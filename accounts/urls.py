@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import views
+from accounts import auditlog, views
 
 urlpatterns = [
     # Three of Django's auth views, adapted: a logged-in user who opens the log-in page goes
@@ -20,4 +20,5 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include((views.urlpatterns, "accounts"))),
+    path("", include((auditlog.urlpatterns, "audit"))),
 ]

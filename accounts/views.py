@@ -14,6 +14,7 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+import audit
 from accounts import services
 from accounts.clientip import client_ip
 from accounts.forms import (
@@ -142,10 +143,12 @@ def member_role(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _member_changed(request, member, error="Choose one of the roles in the list.")
+    old = member.role
     try:
         services.member_set_role(member=member, role=form.cleaned_data["role"])
     except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
+    audit.record(request, audit.Action.ROLE_CHANGED, member, old=old, new=member.role)
     return _member_changed(
         request, member, notice=f"{member.display_name} is now {member.get_role_display()}."
     )
@@ -162,6 +165,7 @@ def member_costs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         services.member_set_cost_access(member=member, allowed=form.cleaned_data["value"])
     except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
+    audit.record(request, audit.Action.COST_ACCESS_CHANGED, member, sees=member.can_view_costs)
     verb = "now sees" if member.can_view_costs else "no longer sees"
     return _member_changed(request, member, notice=f"{member.display_name} {verb} costs.")
 
@@ -177,6 +181,7 @@ def member_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         services.member_set_active(member=member, active=form.cleaned_data["value"])
     except services.ChangeRefused as refused:
         return _member_changed(request, member, error=refused.message)
+    audit.record(request, audit.Action.MEMBER_ACTIVE_CHANGED, member, active=member.is_active)
     state = "reactivated" if member.is_active else "deactivated: they can no longer log in"
     return _member_changed(request, member, notice=f"{member.display_name} was {state}.")
 
@@ -213,6 +218,7 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
         except services.ChangeRefused as refused:
             form.add_error(None, refused.message)
         else:
+            audit.record(request, audit.Action.PROJECT_CREATED, project, **form.cleaned_data)
             messages.success(request, f"Project {project.name} was created.")
             return redirect("accounts:project_list")
     projects = Project.objects.annotate(
@@ -226,6 +232,7 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
 def project_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=pk)
     title = project.name  # the form writes its (maybe invalid) input into `project`
+    before = {"budget": project.monthly_budget, "name": project.name, "archived": project.archived}
     form = ProjectEditForm(request.POST if request.method == "POST" else None, instance=project)
     if request.method == "POST" and form.is_valid():
         try:
@@ -233,6 +240,9 @@ def project_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except services.ChangeRefused as refused:
             form.add_error(None, refused.message)
         else:
+            audit.record(
+                request, audit.Action.BUDGET_CHANGED, project, before=before, **form.cleaned_data
+            )
             messages.success(request, f"Project {project.name} was saved.")
             return redirect("accounts:project_list")
     return render(

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
+import audit
 from accounts.http import HtmxHttpRequest
 from accounts.permissions import admin_required
 from approvals.forms import DecisionForm
@@ -20,6 +21,7 @@ from approvals.services import (
     request_approve,
     request_decline,
 )
+from audit.actions import Action
 
 
 @require_GET
@@ -70,6 +72,15 @@ def _decide(request: HtmxHttpRequest, pk: int, *, approve: bool) -> HttpResponse
         return _answer(request, pk, message=exc.message, error=True, over_budget=True)
     except ApprovalError as exc:
         return _answer(request, pk, message=exc.message, error=True)
+    if decision.changed:
+        decided = decision.request
+        tasks = list(decided.tasks.values_list("pk", flat=True))
+        action = Action.APPROVED if approve else Action.DECLINED
+        audit.record(
+            request, action, decided, tasks=tasks, estimate=decided.estimate, reason=data["reason"]
+        )
+        if approve and data["budget_override"]:
+            audit.record(request, Action.BUDGET_OVERRIDDEN, decided, tasks=tasks)
     return _answer(request, pk, message=decision.message, error=not decision.changed)
 
 

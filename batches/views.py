@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
+import audit
 from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.permissions import member_required
 from batches.forms import BatchForm, ManifestForm
@@ -167,6 +168,8 @@ def _create(
         return _form_page(request, form, template)
     count = len(items)
     if result.created:
+        for row in result.batch.items.select_related("task"):
+            audit.record_task_created(request, row.task)
         messages.success(
             request,
             f"Batch “{result.batch.name}” queued: {count} task{'s' if count != 1 else ''}. "

@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "listening",  # mix exports and ratings (issue 16)
     "batches",  # one task per asset under one name and token (issue 15)
     "approvals",  # a member's task above its project's threshold waits for an admin
+    "audit",  # the append-only audit log
+    "api",  # /api/v1/ and personal API tokens
+    "ninja",  # django-ninja: its vendored Swagger UI for /api/v1/docs (no CDN: the CSP)
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and
@@ -69,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",  # idle/absolute timeouts, no-store
+    "api.middleware.TokenDownloadMiddleware",  # download links with an API token (scripts)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -178,6 +182,8 @@ SESSION_SAVE_EVERY_REQUEST = False
 PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", default=5)
 PASSWORD_RESET_PER_ACCOUNT = env.int("PASSWORD_RESET_PER_ACCOUNT", default=3)
 PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60) * 60
+# /api/v1/: calls per personal token and minute (counted in the cache, like the throttles above).
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=120)
 
 # The cache holds only those counters. A file cache in var/ is shared by every process of one
 # machine; several web machines want a shared one (CACHE_URL=redis://..., or

@@ -11,6 +11,7 @@ urlpatterns = [
     path("listening/", include("listening.urls")),
     path("batches/", include("batches.urls")),
     path("approvals/", include("approvals.urls")),
+    path("", include("api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -41,6 +41,8 @@ FIRST_PARTY = (
     "listening",
     "batches",
     "approvals",
+    "audit",
+    "api",
 )
 # The dashboard's apps: everything first-party but the sandbox and the project package.
 DASHBOARD_APPS = frozenset(FIRST_PARTY) - {"sandbox", "shakeweb"}

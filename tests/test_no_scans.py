@@ -188,6 +188,7 @@ PAGES = [
     ("batch", False),
     ("/batches/", False),
     ("/approvals/", False),
+    ("/team/audit/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -202,6 +203,7 @@ PAGE_IDS = [
     "batch page",
     "batch list",
     "approvals",
+    "audit log",
 ]
 
 

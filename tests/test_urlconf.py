@@ -38,6 +38,17 @@ PUBLIC = {
     r"/sandbox/files/.*": "sandbox download links: signed and expiring",
     r"/static/.*": "stylesheets and scripts",
 }
+# The API's operations (api/urls.py): no session, no log-in redirect; the token check answers
+# 401 JSON to a call without a good token (proven below for each). Its docs page and
+# openapi.json are for people and stay behind the log-in (they are in PRIVATE).
+TOKEN_CHECKED = {
+    r"/api/v1/assets": "upload an asset",
+    r"/api/v1/assets/url": "register a URL",
+    r"/api/v1/tasks": "create and list tasks",
+    r"/api/v1/tasks/[^/]+": "read a task",
+    r"/api/v1/costs": "read costs",
+    r"/api/v1/1": "any other path under /api/v1/ (the walk's sample): a JSON 404",
+}
 # Django's LogoutView is POST-only: an anonymous GET may be redirected to log in or refused.
 LOGOUT = r"/accounts/logout/"
 # Views exempt from CSRF: called by machines, which hold no session cookie to abuse.
@@ -46,6 +57,7 @@ CSRF_EXEMPT = {
     r"/webhooks/audioshake/[^/]+/": "AudioShake's webhook calls",
     r"/sandbox/api/.*": "the sandbox API (x-api-key)",
     r"/sandbox/files/.*": "signed download links fetched by the poller",
+    **TOKEN_CHECKED,
 }
 
 # Values tried, in order, for each path parameter, until the built URL resolves to the route.
@@ -126,7 +138,14 @@ def _matches(path: str, patterns: list[str] | dict[str, str]) -> bool:
     return any(re.fullmatch(p, path) for p in patterns)
 
 
-PRIVATE = [r for r in ROUTES if not _matches(r.path, PUBLIC) and not re.fullmatch(LOGOUT, r.path)]
+PRIVATE = [
+    r
+    for r in ROUTES
+    if not _matches(r.path, PUBLIC)
+    and not _matches(r.path, TOKEN_CHECKED)
+    and not re.fullmatch(LOGOUT, r.path)
+]
+TOKEN_ROUTES = [r for r in ROUTES if _matches(r.path, TOKEN_CHECKED)]
 PUBLIC_ROUTES = [r for r in ROUTES if _matches(r.path, PUBLIC)]
 ROLE_MARKED = [r for r in ROUTES if r.required_role]
 
@@ -192,6 +211,39 @@ def test_public_routes_do_not_ask_to_log_in(client: Client, route: Route) -> Non
     assert response.status_code != 500
 
 
+def test_token_checked_routes_are_the_api_operations() -> None:
+    """Every route under /api/v1/ but the docs page and its schema is token-checked, and each
+    entry of TOKEN_CHECKED names a real route (the list cannot go stale or grow silently)."""
+    api_paths = {r.path for r in ROUTES if r.path.startswith("/api/v1/")}
+    people = {"/api/v1/", "/api/v1/docs", "/api/v1/openapi.json"}
+    assert {r.path for r in TOKEN_ROUTES} == api_paths - people
+    for pattern in TOKEN_CHECKED:
+        assert any(re.fullmatch(pattern, r.path) for r in TOKEN_ROUTES), pattern
+    assert people <= {r.path for r in PRIVATE}
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("route", TOKEN_ROUTES, ids=str)
+def test_token_checked_routes_refuse_calls_without_a_token(
+    client: Client, member: User, route: Route
+) -> None:
+    """An API route answers 401 JSON to a call without a token, anonymous or with a logged-in
+    session (cookies are not credentials here), on GET and POST; never a log-in redirect.
+    (405: a method the route does not take; the catch-all answers a JSON 404.)"""
+    expected = 404 if route.path == "/api/v1/1" else 401
+    for logged_in in (False, True):
+        if logged_in:
+            client.force_login(member)
+        responses = [client.get(route.path), client.post(route.path)]
+        statuses = {response.status_code for response in responses}
+        assert expected in statuses, (route.pattern, logged_in, statuses)
+        assert statuses <= {expected, 405}, (route.pattern, logged_in, statuses)
+        for response in responses:
+            if response.status_code == expected:
+                assert response["Content-Type"].startswith("application/json")
+                assert response.json()["detail"]
+
+
 @pytest.mark.django_db(databases="__all__")
 def test_logout_is_post_only(client: Client, member: User) -> None:
     """Logging out takes a POST; a GET (a link, a prefetch) never logs anyone out."""
@@ -225,7 +277,9 @@ def test_only_machine_endpoints_are_csrf_exempt() -> None:
     sandbox API and signed file links) and nothing else."""
     exempt = {r.path for r in ROUTES} - {r.path for r in CSRF_CHECKED}
     assert exempt
-    assert all(p.startswith(("/webhooks/", "/sandbox/api/", "/sandbox/files/")) for p in exempt)
+    assert all(
+        p.startswith(("/webhooks/", "/sandbox/api/", "/sandbox/files/", "/api/v1/")) for p in exempt
+    )
 
 
 @pytest.mark.django_db(databases="__all__")

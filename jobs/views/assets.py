@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
+import audit
 from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.permissions import member_required
 from jobs.audiofile import CONTENT_TYPES, AudioRejected, download_name, sanitise_name
@@ -144,6 +145,7 @@ def _upload_one(
         )
     except AudioRejected as exc:
         return UploadResult(name, error=exc.message)
+    audit.record(request, audit.Action.ASSET_UPLOADED, outcome.asset, created=outcome.created)
     return UploadResult(name, outcome=outcome)
 
 
@@ -179,6 +181,7 @@ def asset_register_url(request: HtmxHttpRequest) -> HttpResponse:
         except ValidationError as exc:
             url_form.add_error(None, exc)
         else:
+            audit.record(request, audit.Action.ASSET_URL_REGISTERED, asset, created=created)
             if created:
                 messages.success(request, f"Registered “{asset.name}”: ready to use in a task.")
             else:
@@ -230,11 +233,13 @@ def asset_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     asset = _get(pk)
     form = AssetRenameForm(request.POST)
     if form.is_valid():
+        old = asset.name
         try:
             services.asset_rename(asset=asset, name=form.cleaned_data["name"])
         except ValidationError as exc:
             form.add_error("name", exc)
         else:
+            audit.record(request, audit.Action.ASSET_RENAMED, asset, old=old, new=asset.name)
             messages.success(request, f"Renamed to “{asset.name}”.")
             return redirect(asset)
     context = _detail_context(request, asset, rename_form=form)
@@ -272,6 +277,7 @@ def asset_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             error = exc.messages[0]
         else:
+            audit.record(request, audit.Action.ASSET_DELETED, asset, object_id=pk)
             messages.success(request, _deleted_message(asset))
             return redirect("jobs:asset_list")
     context = {"asset": asset, "error": error, "now": timezone.now()}

@@ -18,6 +18,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
+import audit
 from accounts.http import HtmxHttpRequest, varies_with_htmx
 from jobs import outbox
 from jobs.audiofile import download_name
@@ -262,6 +263,7 @@ def output_download(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if output.file and output.mirror_state == Output.MirrorState.MIRRORED:
         if request.htmx:
             return HttpResponseClientRedirect(request.path)
+        audit.record(request, audit.Action.OUTPUT_DOWNLOADED, output, task=output.target.task_id)
         return _serve_output(request, output, as_attachment=True)
     if not request.htmx:  # the first visit asks; the page's polls only look
         _request_mirror(output)
@@ -300,6 +302,7 @@ def task_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     outputs = kept_outputs(o for t in task.targets.all() for o in t.outputs.all())
     if not outputs:
         raise Http404("No output of this task is kept yet.")
+    audit.record(request, audit.Action.OUTPUT_DOWNLOADED, task, zip="task", files=len(outputs))
     return _zip_response(request, task, outputs, f"{source_stem(task)} - task {task.pk}.zip")
 
 
@@ -316,6 +319,7 @@ def task_combined_zip(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not outputs:
         raise Http404("No output of this task or its re-runs is kept yet.")
     name = f"{source_stem(task)} - task {task.pk} with re-runs.zip"
+    audit.record(request, audit.Action.OUTPUT_DOWNLOADED, task, zip="combined", files=len(outputs))
     return _zip_response(request, task, outputs, name)
 
 

@@ -21,6 +21,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
+import audit
 from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.models import Project
 from accounts.permissions import member_required
@@ -273,6 +274,7 @@ def _review_or_submit(
         form.add_error("asset", str(exc))
         return _form_page(request, form)
     if result.created:
+        audit.record_task_created(request, result.task, budget=result.budget)
         _report_created(request, result.task, result.budget)
     else:
         messages.info(request, "This form was submitted already: here is its task.")
