@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Project, User
+from audit.models import AuditEvent
 from batches.models import Batch, BatchTask
 from batches.presets import preset_resolve
 from batches.services import BatchItem, batch_create, item_token
@@ -278,3 +279,17 @@ def test_an_asset_that_cannot_be_sent_is_named_with_its_reason(
         "“Gone.wav” expired on AudioShake and no local copy was kept" in response.content.decode()
     )
     assert Task.objects.count() == 0
+
+
+def test_batch_tasks_are_audited_once(member_client: Client, make_asset, project: Project) -> None:
+    """Each task of a batch is one `task_submitted` event; the second submit adds none."""
+    assets = [make_asset(name=f"Song {n}.wav") for n in range(3)]
+    body = batch_body(assets=assets, project=project)
+    member_client.post("/batches/new/", body)
+    member_client.post("/batches/new/", body)
+    events = AuditEvent.objects.filter(action="task_submitted")
+    assert sorted(int(e.object_id) for e in events) == sorted(
+        Task.objects.values_list("pk", flat=True)
+    )
+    assert events.count() == 3
+    assert {e.actor_id for e in events} == {Task.objects.first().created_by_id}
