@@ -135,4 +135,4 @@ def mix_render_item(lease: Lease, client: Client) -> Outcome:
 
 
 def register_handlers() -> None:
-    registry.register(WorkItem.Kind.MIX_RENDER, mix_render_item)
+    registry.register(WorkItem.Kind.MIX_RENDER, mix_render_item, local=True)

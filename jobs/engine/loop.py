@@ -296,33 +296,41 @@ class Poller:
         close_old_connections()
         self.beat(force=True)
         circuit = self._circuit()
-        if circuit == "open":
-            return 0
         # The probe is a free, idempotent GET, never a work item: a probe that fails must not
         # spend a submission (a POST /tasks answered 503 has an unknown outcome) or an upload.
         # Its success closes the circuit (TrackedClient), and this cycle goes on normally.
-        if circuit == "probe" and not self._probe():
+        # While the circuit is open only local work runs (`registry.register(local=True)`).
+        remote = circuit == "closed" or (circuit == "probe" and self._probe())
+        kinds = None if remote else registry.local_kinds()
+        if kinds == []:
             return 0
-        leases = claim(owner=self.name, limit=self.batch, lease_seconds=self.lease_seconds)
+        leases = claim(
+            owner=self.name, limit=self.batch, lease_seconds=self.lease_seconds, kinds=kinds
+        )
         if not leases:
             return 0
         self.keeper.hold(leases)
-        try:
-            client = self.client()
-        except AudioShakeError as exc:  # no key configured: no call can succeed
-            # Give the items back untouched, pause like an outage (the banner says why), go on.
-            lease_release(leases)
-            for lease in leases:
-                self.keeper.drop(lease)
-            health_failure(exc)
-            self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
-            return 0
-        client.failed = False
+        client = None
+        if any(not registry.is_local(lease.kind) for lease in leases):
+            try:
+                client = self.client()
+            except AudioShakeError as exc:  # no key configured: no call can succeed
+                # Give the remote items back untouched, pause like an outage (the banner says
+                # why), run the local ones, go on.
+                remote_leases = [lease for lease in leases if not registry.is_local(lease.kind)]
+                lease_release(remote_leases)
+                for lease in remote_leases:
+                    self.keeper.drop(lease)
+                leases = [lease for lease in leases if registry.is_local(lease.kind)]
+                health_failure(exc)
+                self.emit(_logfmt(poller=self.name, event="no-client", error=str(exc)))
+            else:
+                client.failed = False
         handled = 0
         for index, lease in enumerate(leases):
             # Stop early when asked to, or when AudioShake just failed us: the rest of the batch
             # goes back (not counted as attempts) and waits for the circuit to close.
-            if self.stop.is_set() or client.failed:
+            if self.stop.is_set() or (client is not None and client.failed):
                 lease_release(leases[index:])
                 for rest in leases[index:]:
                     self.keeper.drop(rest)
@@ -356,7 +364,7 @@ class Poller:
         outcome: Outcome | None = None
         error = ""
         try:
-            client = self.client()
+            client = None if registry.is_local(lease.kind) else self.client()
             handler = registry.handler_for(lease.kind)
             if handler is None:
                 outcome = Outcome.failed(f"No handler for work items of kind {lease.kind!r}")

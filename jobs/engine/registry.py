@@ -15,15 +15,28 @@ Handler = Callable[[Lease, Any], Outcome]
 StartupJob = Callable[[datetime], None]
 
 _handlers: dict[str, Handler] = {}
+_local: set[str] = set()  # kinds whose handlers never call AudioShake
 _startup: dict[str, StartupJob] = {}
 
 
-def register(kind: str, handler: Handler) -> None:
+def register(kind: str, handler: Handler, *, local: bool = False) -> None:
     """`handler(lease, client) -> Outcome` runs the work items of `kind`. Registering another
-    handler for a kind is a mistake (two apps claiming the same work), so it raises."""
+    handler for a kind is a mistake (two apps claiming the same work), so it raises. `local`:
+    the handler never calls AudioShake (a mix render, an e-mail): its items run while the
+    circuit is open or no key is configured, and it is given no client (None)."""
     if _handlers.get(kind, handler) is not handler:
         raise ValueError(f"work items of kind {kind!r} already have a handler: {_handlers[kind]}")
     _handlers[kind] = handler
+    if local:
+        _local.add(kind)
+
+
+def is_local(kind: str) -> bool:
+    return kind in _local
+
+
+def local_kinds() -> list[str]:
+    return sorted(_local)
 
 
 def handler_for(kind: str) -> Handler | None:

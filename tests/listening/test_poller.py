@@ -2,10 +2,13 @@
 item; a real poller cycle (the engine's registry, leases and fencing) renders the file into
 the outputs storage, and the page's fragment then offers the download."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from jobs.models import Output, Task, WorkItem
+from jobs.models import ApiHealth, Output, Task, WorkItem
 from listening.models import MixExport
 from tests.listening.conftest import STEMS, mix_post, rendered, sine, weighted_sum
 from tests.poller.helpers import LINES, cycle
@@ -106,3 +109,35 @@ def test_a_stem_file_gone_from_storage_is_an_error_not_a_crash(
     export = MixExport.objects.get()
     assert export.state == "error"
     assert "missing" in export.message
+
+
+def test_a_mix_renders_while_audioshake_is_paused(
+    sandbox_api: str, member_client: Client, stems_task: Task
+) -> None:
+    """With the circuit open (AudioShake failing), the poller still renders mixes (a local
+    kind) and leaves the AudioShake work alone until the pause is over."""
+    mix_post(member_client, stems_task, {"vocals": 0, "drums": 0}, fmt="wav")
+    export = MixExport.objects.get()
+    remote, _ = WorkItem.objects.update_or_create(
+        key="catalogue_sync",
+        defaults={
+            "kind": WorkItem.Kind.CATALOGUE_SYNC,
+            "state": "ready",
+            "attempts": 0,
+            "next_attempt_at": timezone.now(),
+        },
+    )
+    ApiHealth.objects.update_or_create(
+        pk=1,
+        defaults={
+            "consecutive_failures": 3,
+            "paused_until": timezone.now() + timedelta(minutes=5),
+        },
+    )
+    LINES.clear()
+    cycle()
+    export.refresh_from_db()
+    remote.refresh_from_db()
+    assert export.state == "done", LINES
+    assert remote.state == "ready"
+    assert remote.attempts == 0
