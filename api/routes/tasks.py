@@ -84,7 +84,8 @@ class TargetOut(Schema):
 
 class TaskOut(Schema):
     id: int
-    state: str
+    state: str  # "approval": waiting for an admin (nothing sent); "declined": ended unsent
+    message: str  # why it waits, was declined or could not be sent; "" otherwise
     project_id: int
     created_by: str
     created_at: datetime
@@ -264,6 +265,7 @@ def _detail(request: HttpRequest, pk: int) -> dict:
     return {
         "id": task.pk,
         "state": task.state,
+        "message": task.submission_error,
         "project_id": task.project_id,
         "created_by": task.created_by.get_username() if task.created_by else "",
         "created_at": task.created_at,

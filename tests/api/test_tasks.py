@@ -301,3 +301,18 @@ def test_list_tasks_pages_and_filters(
     assert [t["project_id"] for t in theirs] == [other.pk]
     assert call("GET", "/tasks", token, params={"status": "nonsense"}).status_code == 400
     assert call("GET", "/tasks", token, params={"page_size": 1000}).status_code == 400
+
+
+def test_task_above_the_approval_threshold_waits(
+    call: Any, token_for: Any, member: User, ready_asset: Asset, project: Project
+) -> None:
+    """The API obeys the project's approval threshold like the form: the task is created
+    (201) but waits for an admin, says why, and nothing is queued for AudioShake."""
+    project.approval_task_credits = Decimal("0.5")
+    project.save(update_fields=["approval_task_credits"])
+    response = call("POST", "/tasks", token_for(member), json=body(ready_asset, project))
+    assert response.status_code == 201, response.text
+    data = response.json()
+    assert data["state"] == "approval"
+    assert "threshold" in data["message"]
+    assert not WorkItem.objects.filter(kind=WorkItem.Kind.TASK_SUBMIT).exists()
