@@ -452,6 +452,9 @@ class WorkItem(models.Model):
         OUTPUT_DOWNLOAD = "output_download", "Download output"
         # costs: GET /tasks/statistics?name=usage -> costs.usage.usage_snapshot_refresh
         USAGE_REFRESH = "usage_refresh", "Refresh AudioShake usage figures"
+        # notifications: one e-mail or webhook post (or the late/budget sweep), no AudioShake
+        # call -> notifications.handlers.notification_send
+        NOTIFICATION_SEND = "notification_send", "Send a notification"
 
     class State(models.TextChoices):
         READY = "ready", "Ready"

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("accounts.urls")),
     path("costs/", include("costs.urls")),
+    path("", include("notifications.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

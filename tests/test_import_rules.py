@@ -1,5 +1,5 @@
 """Import rules, checked with `ast` over the first-party source (shakeweb, accounts, jobs,
-sandbox, costs; not tests/ or bench/), so that imports run one way:
+sandbox, costs, notifications; not tests/ or bench/), so that imports run one way:
 
 (a) the wall between the dashboard and the sandbox: nothing under jobs/, costs/ or accounts/
     imports `sandbox`, nothing under sandbox/ imports `jobs` or `costs` (they meet over HTTP;
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_PARTY = ("shakeweb", "accounts", "jobs", "sandbox", "costs")
+FIRST_PARTY = ("shakeweb", "accounts", "jobs", "sandbox", "costs", "notifications")
 LAZY_MARKER = re.compile(r"#\s*lazy:\s*\S")
 
 # Known violations, (importing module, imported module), each exempt from every rule. Issue 11
@@ -184,10 +184,13 @@ def rule_a_sandbox_wall(imports: Iterable[Imp]) -> list[Imp]:
         imp
         for imp in imports
         if (
-            app_of(imp.module) in {"jobs", "costs", "accounts"}
+            app_of(imp.module) in {"jobs", "costs", "accounts", "notifications"}
             and app_of(imp.imported) == "sandbox"
         )
-        or (app_of(imp.module) == "sandbox" and app_of(imp.imported) in {"jobs", "costs"})
+        or (
+            app_of(imp.module) == "sandbox"
+            and app_of(imp.imported) in {"jobs", "costs", "notifications"}
+        )
     ]
 
 
@@ -357,6 +360,18 @@ def test_every_function_level_first_party_import_states_its_reason():
         "Import at module level, or say why not with `# lazy: <reason>` on the line:\n"
         + _lines(found)
     )
+
+
+def test_only_the_notifications_app_imports_notifications():
+    """jobs, costs and accounts never import notifications: it listens to `task_changed`
+    (connected from its own `ready()`) and reads the others, never the reverse."""
+    found = [
+        imp
+        for imp in _checked()
+        if app_of(imp.module) in {"jobs", "costs", "accounts", "shakeweb"}
+        and app_of(imp.imported) == "notifications"
+    ]
+    assert not found, "Send a signal from jobs and receive it in notifications:\n" + _lines(found)
 
 
 def test_there_is_no_import_cycle():

@@ -183,6 +183,7 @@ PAGES = [
     ("task", True),
     ("/assets/", False),
     ("/costs/", False),
+    ("/settings/notifications/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -193,6 +194,7 @@ PAGE_IDS = [
     "fragment",
     "assets",
     "costs",
+    "notifications",
 ]
 
 

@@ -151,7 +151,10 @@ def test_walk_finds_the_known_routes() -> None:
     """The walker reaches routes at every depth, so the checks below cannot pass vacuously."""
     assert not UNBUILDABLE, UNBUILDABLE
     paths = {r.path for r in ROUTES}
-    for expected in ["/", "/team/", "/projects/1/", "/accounts/login/", "/healthz", "/admin/"]:
+    expected_paths = ["/", "/team/", "/projects/1/", "/accounts/login/", "/healthz", "/admin/"]
+    # Any logged-in member's own notification choices, and the browser's poll for notices.
+    expected_paths += ["/settings/notifications/", "/notifications/browser/"]
+    for expected in expected_paths:
         assert expected in paths
     assert any(p.startswith("/admin/accounts/user/") for p in paths)
     assert {r.path for r in ROLE_MARKED} >= {"/team/", "/projects/", "/projects/1/"}
