@@ -44,6 +44,15 @@ class SmtpSink:
             self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
+    def down(self) -> None:
+        """Stop listening (connections to the port are refused)."""
+        self.controller.stop()
+
+    def up(self) -> None:
+        """Listen again on the same port (a controller cannot be started twice)."""
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
@@ -63,7 +72,8 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink()
     sink.controller.start()
     yield sink
-    sink.controller.stop()
+    if sink.controller.loop.is_running():
+        sink.controller.stop()
 
 
 class WebhookSink:
