@@ -65,6 +65,13 @@ def notification_send(lease: Lease, client: Client) -> Outcome:
         outcome = Outcome.done("already sent" if delivery else "nothing to send")
         record(lease, outcome)
         return outcome
+    if delivery.user is not None and not (delivery.user.is_active and delivery.user.email):
+        outcome = Outcome.done("the member has no e-mail address or was deactivated")
+        with settle(lease, outcome):
+            Delivery.objects.filter(pk=delivery.pk).update(
+                state=Delivery.State.FAILED, last_error=outcome.note
+            )
+        return outcome
     try:
         delivery_send(delivery)
     except SEND_ERRORS as exc:

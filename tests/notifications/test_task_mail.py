@@ -162,3 +162,17 @@ def test_late_target_is_told_once(sandbox, project, member, settings) -> None:
     send_due()  # the sweep again (made due): nothing new
     assert len(member_mail(member)) == 1
     assert list(Event.objects.values_list("key", flat=True)) == [f"task:{task.pk}:late"]
+
+
+@SANDBOX_DB
+def test_member_deactivated_before_sending_gets_nothing(sandbox, project, member) -> None:
+    """A member deactivated between the event and the sending is not e-mailed; the delivery
+    says why."""
+    finished_task(project, member)
+    member.is_active = False
+    member.save()
+    send_due()
+    assert mail.outbox == []
+    delivery = Delivery.objects.get(channel="email")
+    assert delivery.state == Delivery.State.FAILED
+    assert "deactivated" in delivery.last_error
