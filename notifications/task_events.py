@@ -98,10 +98,12 @@ def late_sweep(now: datetime) -> int:
     of events recorded."""
     cutoff = now - timedelta(minutes=settings.NOTIFY_LATE_AFTER_MINUTES)
     told = Event.objects.filter(task_id=OuterRef("pk"), kind=EventKind.LATE)
+    running = Target.objects.filter(task_id=OuterRef("pk"), status=TargetStatus.PROCESSING)
     tasks = (
         Task.objects.filter(state="processing")
         .alias(started=Coalesce("remote_created_at", "submit_started_at", "created_at"))
         .filter(started__lt=cutoff)
+        .filter(Exists(running))
         .exclude(Exists(told))
         .select_related("created_by")
         .order_by("pk")[:100]

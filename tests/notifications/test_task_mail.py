@@ -148,6 +148,17 @@ def test_late_target_is_told_once(sandbox, project, member, settings) -> None:
         remote_created_at=timezone.now() - timedelta(minutes=29),
     )
     Target.objects.create(task=fresh, model="vocals", status=TargetStatus.PROCESSING)
+    queued = Task.objects.create(  # old enough, but its target has not started processing
+        form_token="00000000-0000-0000-0000-000000000004",
+        project=project,
+        created_by=member,
+        source_name="queued.wav",
+        submission_state=SubmissionState.SUBMITTED,
+        remote_id="queued-task",
+        remote_created_at=timezone.now() - timedelta(minutes=45),
+    )
+    Target.objects.create(task=queued, model="vocals", status=TargetStatus.PENDING)
+    assert Task.objects.get(pk=queued.pk).state == "processing"
 
     enqueue(kind=WorkItem.Kind.NOTIFICATION_SEND, key=SWEEP_KEY)
     cycle()  # the sweep records the event and its e-mail item
