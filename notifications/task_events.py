@@ -127,3 +127,11 @@ def late_sweep(now: datetime) -> int:
             )
         recorded += event is not None
     return recorded
+
+
+def forget_deleted_task(sender: type, instance: Task, **kwargs: object) -> None:
+    """`post_delete` of a Task: its events go with it, including one its targets' deletes
+    (just before, while it still existed) may have recorded by recounting it; without this the
+    deletion would fail at commit on the event's foreign key. Their work items find nothing to
+    send."""
+    Event.objects.filter(task_id=instance.pk).delete()

@@ -4,6 +4,7 @@ targets, late targets, preferences off, and told once however often the task cha
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
@@ -187,3 +188,24 @@ def test_member_deactivated_before_sending_gets_nothing(sandbox, project, member
     delivery = Delivery.objects.get(channel="email")
     assert delivery.state == Delivery.State.FAILED
     assert "deactivated" in delivery.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_task_leaves_no_event_behind(project, member) -> None:
+    """Deleting a task recounts it while its targets go (which may record an event for it):
+    the deletion still commits and no event of it is left."""
+    task = Task.objects.create(
+        form_token="00000000-0000-0000-0000-000000000005",
+        project=project,
+        created_by=member,
+        source_name="gone.wav",
+    )
+    Target.objects.create(task=task, model="vocals")
+    # Rejected by a write that did not recount (as a test or a shell may): the delete's
+    # recount is the first to see it.
+    Task.objects.filter(pk=task.pk).update(submission_state=SubmissionState.REJECTED)
+    assert not Event.objects.exists()
+    with transaction.atomic():
+        Task.objects.filter(pk=task.pk).delete()
+    assert not Task.objects.exists()
+    assert not Event.objects.exists()
