@@ -32,7 +32,7 @@ from batches.services import (
 )
 from batches.zip import batch_zip_response
 from jobs.catalogue import Catalogue, catalogue_load
-from jobs.models import Output, SubmissionState, Task
+from jobs.models import FINAL_UNSENT_STATES, Output, Task
 from jobs.services.tasks import (
     BudgetCheck,
     BudgetExceeded,
@@ -45,7 +45,7 @@ from jobs.status import health_token, poller_health
 BATCHES_PER_PAGE = 25
 # `Task.is_finished`, as a filter: done on AudioShake, or given up before it was sent.
 FINISHED = Q(items__task__completed_at__isnull=False) | Q(
-    items__task__submission_state__in=(SubmissionState.REJECTED, SubmissionState.FAILED)
+    items__task__submission_state__in=FINAL_UNSENT_STATES
 )
 
 

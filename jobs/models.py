@@ -468,6 +468,9 @@ class WorkItem(models.Model):
         USAGE_REFRESH = "usage_refresh", "Refresh AudioShake usage figures"
         # listening: no AudioShake call, the stems' weighted sum -> listening.handlers
         MIX_RENDER = "mix_render", "Render a mix export"
+        # notifications: one e-mail or webhook post (or the late/budget sweep), no AudioShake
+        # call -> notifications.handlers.notification_send
+        NOTIFICATION_SEND = "notification_send", "Send a notification"
 
     class State(models.TextChoices):
         READY = "ready", "Ready"

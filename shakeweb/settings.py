@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "audit",  # the append-only audit log
     "api",  # /api/v1/ and personal API tokens
     "ninja",  # django-ninja: its vendored Swagger UI for /api/v1/docs (no CDN: the CSP)
+    "notifications",  # told once per event: e-mail, browser notices, team webhook
 ]
 
 # The sandbox (a local AudioShake-compatible API) is on by default outside production and
@@ -95,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "jobs.context_processors.system_status",
                 "approvals.context_processors.approvals_nav",
+                "notifications.context_processors.browser_poll",
             ],
         },
     },
@@ -319,6 +321,18 @@ POLLER_RECONCILE_CHECKS = env.int("POLLER_RECONCILE_CHECKS", default=5)
 POLLER_RECONCILE_SCAN_LIMIT = env.int("POLLER_RECONCILE_SCAN_LIMIT", default=500)
 POLLER_RECONCILE_GIVE_UP_SECONDS = env.int("POLLER_RECONCILE_GIVE_UP_SECONDS", default=86400)
 POLLER_LATE_MIN_SECONDS = env.int("POLLER_LATE_MIN_SECONDS", default=600)  # "late" targets
+
+# Notifications (notifications/, docs/operations.md): e-mail and browser notices to a task's
+# submitter, chosen per member on their Notifications page; the team webhook (Slack-compatible
+# JSON) for finished batches and budget thresholds. The URL is a credential: never logged.
+NOTIFY_LATE_AFTER_MINUTES = env.int("NOTIFY_LATE_AFTER_MINUTES", default=30)
+NOTIFY_SWEEP_SECONDS = env.int("NOTIFY_SWEEP_SECONDS", default=60)  # late targets, budgets
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)  # per e-mail or webhook post
+NOTIFY_BROWSER_POLL_SECONDS = env.int("NOTIFY_BROWSER_POLL_SECONDS", default=20)
+NOTIFY_BROWSER_WINDOW_MINUTES = env.int("NOTIFY_BROWSER_WINDOW_MINUTES", default=60)
+NOTIFY_BUDGET_THRESHOLDS = env.list("NOTIFY_BUDGET_THRESHOLDS", cast=int, default=[80, 100])
+TEAM_WEBHOOK_URL = env("TEAM_WEBHOOK_URL", default="")
+TEAM_WEBHOOK_TIMEOUT = env.float("TEAM_WEBHOOK_TIMEOUT", default=10.0)
 
 # The sandbox: a generated key (var/sandbox-key) unless one is given; never a fixed key.
 # Resolved here, so the client (which uses it when AUDIOSHAKE_API_KEY is empty) reads only the

@@ -12,6 +12,7 @@ urlpatterns = [
     path("batches/", include("batches.urls")),
     path("approvals/", include("approvals.urls")),
     path("", include("api.urls")),
+    path("", include("notifications.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

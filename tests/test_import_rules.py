@@ -43,6 +43,7 @@ FIRST_PARTY = (
     "approvals",
     "audit",
     "api",
+    "notifications",
 )
 # The dashboard's apps: everything first-party but the sandbox and the project package.
 DASHBOARD_APPS = frozenset(FIRST_PARTY) - {"sandbox", "shakeweb"}
@@ -371,6 +372,18 @@ def test_every_function_level_first_party_import_states_its_reason():
         "Import at module level, or say why not with `# lazy: <reason>` on the line:\n"
         + _lines(found)
     )
+
+
+def test_only_the_notifications_app_imports_notifications():
+    """jobs, costs and accounts never import notifications: it listens to `task_changed`
+    (connected from its own `ready()`) and reads the others, never the reverse."""
+    found = [
+        imp
+        for imp in _checked()
+        if app_of(imp.module) in {"jobs", "costs", "accounts", "shakeweb"}
+        and app_of(imp.imported) == "notifications"
+    ]
+    assert not found, "Send a signal from jobs and receive it in notifications:\n" + _lines(found)
 
 
 def test_there_is_no_import_cycle():

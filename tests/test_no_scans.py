@@ -189,6 +189,7 @@ PAGES = [
     ("/batches/", False),
     ("/approvals/", False),
     ("/team/audit/", False),
+    ("/settings/notifications/", False),
 ]
 PAGE_IDS = [
     "dashboard",
@@ -204,6 +205,7 @@ PAGE_IDS = [
     "batch list",
     "approvals",
     "audit log",
+    "notifications",
 ]
 
 

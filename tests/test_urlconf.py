@@ -178,6 +178,9 @@ def test_walk_finds_the_known_routes() -> None:
         "/healthz",
         "/admin/",
         "/approvals/",
+        # Any logged-in member's own notification choices, and the browser's poll for notices.
+        "/settings/notifications/",
+        "/notifications/browser/",
     ]:
         assert expected in paths
     assert any(p.startswith("/admin/accounts/user/") for p in paths)

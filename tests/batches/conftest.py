@@ -5,7 +5,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from accounts.models import Project
+import pytest
+
+from accounts.models import Project, User
+from batches.models import Batch
+from batches.presets import preset_resolve
+from batches.services import BatchItem, batch_create
+from jobs.catalogue import Catalogue
 from jobs.models import Asset
 from tests.tasks.conftest import (  # noqa: F401 (fixtures)
     admin_client,
@@ -39,3 +45,25 @@ def batch_body(
         "step": step,
         **extra,
     }
+
+
+@pytest.fixture
+def make_batch(member: User, project: Project, catalogue: Catalogue, make_asset):  # noqa: F811
+    def make(n: int = 3, name: str = "Album sessions") -> Batch:
+        chosen = preset_resolve("builtin:karaoke", catalogue)
+        items = [
+            BatchItem(
+                project=project, targets=chosen.targets, asset=make_asset(name=f"Song {i}.wav")
+            )
+            for i in range(n)
+        ]
+        return batch_create(
+            name=name,
+            token=uuid.uuid4(),
+            items=items,
+            user=member,
+            project=project,
+            catalogue=catalogue,
+        ).batch
+
+    return make

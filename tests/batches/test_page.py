@@ -10,11 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Project, User
 from batches.models import Batch
-from batches.presets import preset_resolve
-from batches.services import BatchItem, batch_create
-from jobs.catalogue import Catalogue
 from jobs.models import SubmissionState, Target, TargetStatus, Task
 from jobs.progress import task_changed
 from jobs.status import health_token, poller_health
@@ -22,28 +18,6 @@ from tests.results.conftest import add_output
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def make_batch(member: User, project: Project, catalogue: Catalogue, make_asset):
-    def make(n: int = 3, name: str = "Album sessions") -> Batch:
-        chosen = preset_resolve("builtin:karaoke", catalogue)
-        items = [
-            BatchItem(
-                project=project, targets=chosen.targets, asset=make_asset(name=f"Song {i}.wav")
-            )
-            for i in range(n)
-        ]
-        return batch_create(
-            name=name,
-            token=uuid.uuid4(),
-            items=items,
-            user=member,
-            project=project,
-            catalogue=catalogue,
-        ).batch
-
-    return make
 
 
 def finish(task: Task, *, status: str = TargetStatus.COMPLETED, kept: bool = False) -> None:
