@@ -7,7 +7,6 @@
 (function () {
   "use strict";
 
-  const fmt = function (s) { return window.ShakeWave.fmt(s); };
 
   function setup(root) {
     if (root.dataset.ready) return;
@@ -93,28 +92,12 @@
       applyLevels();
     }
 
-    function render() {
-      const duration = engine.duration();
-      const time = engine.time();
-      if (!seeking && duration) seek.value = String(Math.round((time / duration) * 1000));
-      clock.textContent = fmt(time) + " / " + fmt(duration);
-      const loop = engine.loop && duration
-        ? { start: engine.loop.start / duration, end: engine.loop.end / duration, on: engine.looping }
-        : null;
-      window.ShakeWave.show(lane, duration ? time / duration : 0, loop);
-      toggle.textContent = engine.playing ? "Pause" : "Play";
-      toggle.setAttribute("aria-pressed", String(engine.playing));
-      loopButton.setAttribute("aria-pressed", String(engine.looping));
-      loopLabel.textContent = engine.loop
-        ? "Loop " + fmt(engine.loop.start) + "–" + fmt(engine.loop.end) + (engine.looping ? "" : " (off)")
-        : "No loop set";
-    }
-    function frame() {
-      if (!root.isConnected) return;
-      render();
-      if (engine.playing) requestAnimationFrame(frame);
-    }
-    engine.on(function () { render(); if (engine.playing) requestAnimationFrame(frame); });
+    const render = window.ShakeWave.transport(engine, {
+      root: root, seek: seek, clock: clock, toggle: toggle, loopButton: loopButton, loopLabel: loopLabel,
+      playText: "Play", pauseText: "Pause",
+      seeking: function () { return seeking; },
+      lanes: function () { return [lane]; },
+    });
 
     toggle.disabled = true;
     status.textContent = "Loading…";

@@ -8,7 +8,6 @@
 (function () {
   "use strict";
 
-  const fmt = function (s) { return window.ShakeWave.fmt(s); };
 
   function setup(root) {
     if (root.dataset.ready) return;
@@ -61,29 +60,12 @@
       if (mutedNote) mutedNote.hidden = !allMuted;
     }
 
-    function render() {
-      const duration = engine.duration();
-      const time = engine.time();
-      if (!seeking && duration) seek.value = String(Math.round((time / duration) * 1000));
-      clock.textContent = fmt(time) + " / " + fmt(duration);
-      const loop = engine.loop && duration
-        ? { start: engine.loop.start / duration, end: engine.loop.end / duration, on: engine.looping }
-        : null;
-      stems.forEach(function (s) { window.ShakeWave.show(s.lane, duration ? time / duration : 0, loop); });
-      toggle.textContent = engine.playing ? "Pause all" : "Play all";
-      toggle.setAttribute("aria-pressed", String(engine.playing));
-      loopButton.setAttribute("aria-pressed", String(engine.looping));
-      loopLabel.textContent = engine.loop
-        ? "Loop " + fmt(engine.loop.start) + "–" + fmt(engine.loop.end) + (engine.looping ? "" : " (off)")
-        : "No loop set";
-    }
-
-    function frame() {
-      if (!root.isConnected) return;
-      render();
-      if (engine.playing) requestAnimationFrame(frame);
-    }
-    engine.on(function () { render(); if (engine.playing) requestAnimationFrame(frame); });
+    const render = window.ShakeWave.transport(engine, {
+      root: root, seek: seek, clock: clock, toggle: toggle, loopButton: loopButton, loopLabel: loopLabel,
+      playText: "Play all", pauseText: "Pause all",
+      seeking: function () { return seeking; },
+      lanes: function () { return stems.map(function (s) { return s.lane; }); },
+    });
 
     function seekTo(seconds) { engine.seek(seconds); }
     function seekBy(seconds) { seekTo(engine.time() + seconds); }

@@ -101,6 +101,35 @@
     return m + ":" + String(s).padStart(2, "0");
   }
 
+  // The transport bar both players share: the seek slider, the clock, every lane's playhead
+  // and loop region, the play and loop buttons, the loop label; redrawn on each engine event
+  // and every animation frame while playing. Returns the render function.
+  function transport(engine, ui) {
+    function render() {
+      const duration = engine.duration();
+      const time = engine.time();
+      if (!ui.seeking() && duration) ui.seek.value = String(Math.round((time / duration) * 1000));
+      ui.clock.textContent = fmt(time) + " / " + fmt(duration);
+      const loop = engine.loop && duration
+        ? { start: engine.loop.start / duration, end: engine.loop.end / duration, on: engine.looping }
+        : null;
+      ui.lanes().forEach(function (lane) { show(lane, duration ? time / duration : 0, loop); });
+      ui.toggle.textContent = engine.playing ? ui.pauseText : ui.playText;
+      ui.toggle.setAttribute("aria-pressed", String(engine.playing));
+      ui.loopButton.setAttribute("aria-pressed", String(engine.looping));
+      ui.loopLabel.textContent = engine.loop
+        ? "Loop " + fmt(engine.loop.start) + "–" + fmt(engine.loop.end) + (engine.looping ? "" : " (off)")
+        : "No loop set";
+    }
+    function frame() {
+      if (!ui.root.isConnected) return;
+      render();
+      if (engine.playing) requestAnimationFrame(frame);
+    }
+    engine.on(function () { render(); if (engine.playing) requestAnimationFrame(frame); });
+    return render;
+  }
+
   // Whether a key event belongs to the page's shortcuts (not typed into a field, no modifier).
   function forShortcuts(event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return false;
@@ -108,5 +137,7 @@
     return !(target.closest && target.closest("input, select, textarea, [contenteditable]"));
   }
 
-  window.ShakeWave = { load: load, show: show, interact: interact, fmt: fmt, forShortcuts: forShortcuts };
+  window.ShakeWave = {
+    load: load, show: show, interact: interact, fmt: fmt, forShortcuts: forShortcuts, transport: transport,
+  };
 })();

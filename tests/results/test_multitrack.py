@@ -109,9 +109,9 @@ def test_twenty_stems_play_solo_mute_seek_and_loop(
     page.locator("[data-stem]").nth(5).get_by_role("button", name="Mute").click()
     muted = wait_for(lambda: g if (g := page.evaluate(gains))[5] < 0.01 else None)
     assert min(muted[:5] + muted[6:]) > 0.99
-    page.get_by_label("Volume of Stem 01").fill("40")
+    page.get_by_label("Volume of Stem 01", exact=True).fill("40")
     assert wait_for(lambda: abs(page.evaluate(gains)[1] - 0.4) < 0.01 or None)
-    page.get_by_label("Pan of Stem 00").fill("-100")
+    page.get_by_label("Pan of Stem 00", exact=True).fill("-100")
     assert page.evaluate(f"{ENGINE}.tracks[0].pan.pan.value") == -1
 
     # Click three quarters along a lane: every stem jumps there together.

@@ -87,7 +87,7 @@ def test_player_keys(
     assert round(page.evaluate(f"{engine}.time()")) == 5
 
     # In a field the keys are the field's: the volume slider takes M and 1 as nothing.
-    volume = page.get_by_label("Volume of Vocals")
+    volume = page.get_by_label("Volume of Vocals", exact=True)
     volume.focus()
     page.keyboard.press("m")
     page.keyboard.press("1")
