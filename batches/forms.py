@@ -14,6 +14,7 @@ from batches.manifest import ManifestRow, metadata_problem, parse_manifest
 from batches.presets import ChosenPreset, preset_choices, preset_resolve
 from batches.services import MAX_BATCH_TASKS, BatchItem
 from jobs.catalogue import Catalogue
+from jobs.forms.taskstate import safe_pk
 from jobs.models import Asset
 from jobs.services.tasks import source_problem, task_estimate
 
@@ -94,10 +95,25 @@ class _BatchFields(forms.Form):
         return self.cleaned_data["batch_token"]
 
 
+class AssetChoices(forms.ModelMultipleChoiceField):
+    """Posted asset pks, each bounded (`safe_pk`) before it reaches the database: a value that
+    is no key of ours (a 5,000-digit number, 2**64) is an invalid choice, not an overflow."""
+
+    def _check_values(self, value):
+        for pk in value:
+            if safe_pk(pk) is None:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": str(pk)[:20]},
+                )
+        return super()._check_values(value)
+
+
 class BatchForm(_BatchFields):
     """Assets chosen in the library (posted as `asset`, one per checkbox)."""
 
-    asset = forms.ModelMultipleChoiceField(
+    asset = AssetChoices(
         queryset=Asset.objects.none(),
         widget=forms.MultipleHiddenInput,
         error_messages={

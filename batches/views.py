@@ -32,6 +32,7 @@ from batches.services import (
 )
 from batches.zip import batch_zip_response
 from jobs.catalogue import Catalogue, catalogue_load
+from jobs.forms.taskstate import safe_pk
 from jobs.models import FINAL_UNSENT_STATES, Output, Task
 from jobs.services.tasks import (
     BudgetCheck,
@@ -108,7 +109,8 @@ def _form_page(
 
 
 def _posted_pks(form: BatchForm) -> list[int]:
-    return [int(v) for v in form.data.getlist("asset")[:MAX_BATCH_TASKS] if str(v).isdigit()]
+    pks = (safe_pk(v) for v in form.data.getlist("asset")[:MAX_BATCH_TASKS])
+    return [pk for pk in pks if pk is not None]
 
 
 def _submit(
