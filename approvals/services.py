@@ -71,6 +71,17 @@ def batch_threshold(*, project: Project, user: User, amount: Decimal) -> Decimal
     return _above(project.approval_batch_credits, user=user, amount=amount)
 
 
+def approval_preview(*, project: Project, user: User, amount: Decimal) -> str:
+    """The confirmation's note (`jobs.holds.hold_preview`): why a task of `amount` would wait."""
+    threshold = task_threshold(project=project, user=user, amount=amount)
+    if threshold is None:
+        return ""
+    return (
+        hold_message(estimate=amount, threshold=threshold, project=project, scope=Scope.TASK)
+        + " Submitted, it waits for an admin's approval: nothing is sent or charged until then."
+    )
+
+
 def approval_hold(*, task: Task, user: User) -> bool:
     """The hold `task_create` asks (`jobs.holds`): a member's task above its project's
     per-task threshold gets its own request and waits."""

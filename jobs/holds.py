@@ -10,8 +10,9 @@ nothing as spent or committed (`jobs.models.NOT_SENT_STATES`); whoever releases 
 """
 
 from collections.abc import Callable
+from decimal import Decimal
 
-from accounts.models import User
+from accounts.models import Project, User
 from jobs.models import SubmissionState, Task
 
 # `hold(task=..., user=...)` -> True when it holds the task: it moved the task to
@@ -19,11 +20,24 @@ from jobs.models import SubmissionState, Task
 Hold = Callable[..., bool]
 
 _holds: dict[str, Hold] = {}
+# `preview(project=..., user=..., amount=...)` -> why a task of `amount` credits would wait
+# ("" when it would not): what the confirmation page says before anything is created.
+Preview = Callable[..., str]
+_previews: dict[str, Preview] = {}
 
 
-def register_hold(name: str, hold: Hold) -> None:
-    """Register `hold` under `name` (once per name: an app's ready() may run twice)."""
+def register_hold(name: str, hold: Hold, preview: Preview | None = None) -> None:
+    """Register `hold` under `name` (once per name: an app's ready() may run twice), and its
+    `preview`, which says on the confirmation page that the task would wait."""
     _holds[name] = hold
+    if preview is not None:
+        _previews[name] = preview
+
+
+def hold_preview(*, project: Project, user: User, amount: Decimal) -> str:
+    """Why a new task of `amount` credits in `project` by `user` would wait, or ""."""
+    reasons = (preview(project=project, user=user, amount=amount) for preview in _previews.values())
+    return " ".join(reason for reason in reasons if reason)
 
 
 def task_hold(*, task: Task, user: User, forced: bool = False) -> bool:

@@ -51,6 +51,7 @@ from jobs.forms.taskstate import (
     state_pairs,
     state_remove_row,
 )
+from jobs.holds import hold_preview
 from jobs.models import Asset, Preset, SubmissionState, Task
 from jobs.services.tasklist import (
     LIST_STATUS_STATES,
@@ -329,6 +330,7 @@ def _confirm_page(
             "error": error,
             "note": source_note(asset=intent.source),
             "can_override": check.over and request.user.is_team_admin,
+            "held": hold_preview(project=intent.project, user=request.user, amount=estimate.total),
             "hidden": state_pairs(replace(form.state, form_token=form.form_token)),
             "rerun_of": form.rerun_of,
         },
