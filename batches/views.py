@@ -20,6 +20,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 import audit
 from accounts.http import HtmxHttpRequest, varies_with_htmx
 from accounts.permissions import member_required
+from approvals.services import batch_threshold, hold_message
 from batches.forms import BatchForm, ManifestForm
 from batches.manifest import COLUMNS
 from batches.models import Batch, BatchTask
@@ -217,6 +218,18 @@ def _confirm_page(
     if isinstance(form, ManifestForm):
         hidden.append(("manifest_text", form.cleaned_data["manifest_text"]))
     budgets = [{"check": check, "line": _budget_line(check)} for check in totals.budgets]
+    held = [
+        hold_message(
+            estimate=check.amount, threshold=threshold, project=check.project, scope="batch"
+        )
+        for check in totals.budgets
+        if (
+            threshold := batch_threshold(
+                project=check.project, user=request.user, amount=check.amount
+            )
+        )
+        is not None
+    ]
     return render(
         request,
         "batches/confirm.html",
@@ -226,6 +239,7 @@ def _confirm_page(
             "budgets": budgets,
             "hidden": hidden,
             "error": error,
+            "held": held,
             "can_override": bool(totals.over) and request.user.is_team_admin,
             "action": request.path,
         },

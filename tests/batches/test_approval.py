@@ -12,7 +12,7 @@ from batches.presets import preset_resolve
 from batches.services import BatchItem, batch_create
 from jobs.catalogue import Catalogue
 from jobs.models import SubmissionState, Task, WorkItem
-from tests.batches.conftest import KARAOKE
+from tests.batches.conftest import KARAOKE, batch_body
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +58,15 @@ def test_batch_below_threshold_is_sent(
     _create(member, project, catalogue, make_asset, 3)
     assert not ApprovalRequest.objects.exists()
     assert WorkItem.objects.filter(kind=WorkItem.Kind.TASK_SUBMIT).count() == 3
+
+
+def test_review_says_the_batch_would_wait(member_client, make_asset, project: Project) -> None:
+    """Above the per-batch threshold the batch's confirmation says why it would wait."""
+    Project.objects.filter(pk=project.pk).update(approval_batch_credits=Decimal(20))
+    assets = [make_asset(name=f"Song {n}.wav") for n in range(3)]
+    page = member_client.post(
+        "/batches/new/", batch_body(assets=assets, project=project, step="review")
+    ).content.decode()
+    assert 'data-testid="approval-note"' in page
+    assert "per batch" in page
+    assert not Task.objects.exists()
