@@ -1,9 +1,10 @@
-"""Budget alerts for the team webhook: once per project, month and threshold
+"""Budget alerts for the team's admins (e-mail and browser, as each chose) and the team
+webhook when one is set: once per project, month and threshold
 (NOTIFY_BUDGET_THRESHOLDS, 80 and 100 % by default) when the month's committed credits (spent
 plus in flight: the Costs page's and the dashboard's figure, `costs.services.budget_forecasts`,
 read from the monthly rollup in two queries whatever the history) reach it.
 
-Run by the poller's periodic sweep, only while TEAM_WEBHOOK_URL is set. A project that jumps
+Run by the poller's periodic sweep. A project that jumps
 past several thresholds at once is told the highest one only (the lower ones are recorded, so
 they are not told later either)."""
 
@@ -11,8 +12,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 
+from accounts.models import Role, User
 from costs.rollup import month_of
 from costs.services import budget_forecasts
 from jobs.services.tasks import credits_text
@@ -25,9 +28,8 @@ def budget_key(project_pk: int, month: str, threshold: int) -> str:
 
 
 def budget_sweep(now: datetime) -> int:
-    """Record the budget events due now; returns how many were posted to the webhook."""
-    if not settings.TEAM_WEBHOOK_URL:
-        return 0
+    """Record the budget events due now (the highest threshold crossed goes to the admins and
+    the webhook); returns how many such alerts were recorded."""
     thresholds = sorted(set(settings.NOTIFY_BUDGET_THRESHOLDS))
     month = month_of(now).strftime("%Y-%m")
     forecasts = [f for f in budget_forecasts(now=now) if f.percent >= thresholds[0]]
@@ -42,6 +44,7 @@ def budget_sweep(now: datetime) -> int:
     told = set(Event.objects.filter(key__in=keys).values_list("key", flat=True))
     posted = 0
     url = absolute_url(reverse("costs:overview"))
+    admins = list(User.objects.filter(Q(role=Role.ADMIN) | Q(is_superuser=True), is_active=True))
     for forecast in forecasts:
         crossed = [t for t in thresholds if forecast.percent >= t]
         new = [t for t in crossed if budget_key(forecast.project.pk, month, t) not in told]
@@ -63,6 +66,7 @@ def budget_sweep(now: datetime) -> int:
                     text=text,
                     url=url,
                     project=project,
+                    users=admins if highest else (),
                     webhook=highest,
                 )
                 posted += bool(event and highest)

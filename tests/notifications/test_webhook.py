@@ -4,6 +4,7 @@ for finished batches and budget thresholds, each once, retried when the server f
 import uuid
 from decimal import Decimal
 
+from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -112,3 +113,21 @@ def test_budget_thresholds_are_posted_once_each(
     assert "(105 %, past 100 %)" in webhook_sink.bodies[1]["text"]
     send_due()
     assert len(webhook_sink.bodies) == 2
+
+
+@SANDBOX_DB
+def test_budget_alerts_mail_the_admins_without_a_webhook(
+    sandbox, project, member, admin_user, settings
+) -> None:
+    """No team webhook: a project past 80 % of its budget still e-mails each admin once, and
+    not the members."""
+    settings.TEAM_WEBHOOK_URL = ""
+    project.monthly_budget = Decimal(10)
+    project.save()
+    charged_task(project, member, "8.5")
+    enqueue(kind=WorkItem.Kind.NOTIFICATION_SEND, key=SWEEP_KEY)
+    send_due()
+    send_due()  # the sweep again: nothing new
+    alerts = [m for m in mail.outbox if m.subject.startswith("Budget")]
+    assert [(m.to, m.subject) for m in alerts] == [([admin_user.email], "Budget 80 %: Demo album")]
+    assert "(85 %, past 80 %)" in alerts[0].body
