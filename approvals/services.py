@@ -14,21 +14,20 @@
   conditional UPDATE, so a double-click or two admins at once release it once. The budget is
   checked again then (`OverBudget` unless the admin overrides). `request_decline` ends the
   tasks as declined: targets not sent, nothing charged, the reason on the task.
-- **Telling.** `tell_submitter` e-mails the member the decision, after the commit.
+- **Telling.** `tell_submitter` tells the member the decision through the notifications app
+  (e-mail and browser, as they chose), recorded in the deciding transaction.
 """
 
-import logging
-import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Project, User
@@ -42,8 +41,7 @@ from jobs.services.tasks import (
     task_submit_enqueue,
 )
 from jobs.spending import credits_this_month_by_project
-
-logger = logging.getLogger(__name__)
+from notifications.services import tell
 
 Scope = ApprovalRequest.Scope
 State = ApprovalRequest.State
@@ -197,7 +195,7 @@ def _decide(request: ApprovalRequest, *, state: str, admin: User, reason: str, *
 def _finish(request: ApprovalRequest, changed: bool) -> Decision:
     request.refresh_from_db()
     if changed:
-        transaction.on_commit(lambda: tell_submitter(request))
+        tell_submitter(request)  # in the deciding transaction: recorded once, with it
     return Decision(request=request, changed=changed)
 
 
@@ -271,29 +269,15 @@ def request_decline(*, request_id: int, admin: User, reason: str = "") -> Decisi
 
 
 def tell_submitter(request: ApprovalRequest) -> bool:
-    """E-mail the member who asked what an admin decided (after the commit). The one place
-    that says it: routed through the notifications app when it exists. False (and logged)
-    when the member has no address or the mail server refuses."""
-    user = request.requested_by
-    if not user.email:
-        return False
-    context = {
-        "request": request,
-        "tasks": list(request.tasks.order_by("pk")),
-        "site_url": settings.SITE_URL,
-        "user": user,
-    }
-    try:
-        sent = send_mail(
-            subject=render_to_string("approvals/decision_subject.txt", context).strip(),
-            message=render_to_string("approvals/decision_email.txt", context),
-            from_email=None,
-            recipient_list=[user.email],
-        )
-    except (smtplib.SMTPException, OSError):
-        logger.warning("Could not e-mail the decision of approval %s", request.pk, exc_info=True)
-        return False
-    return sent == 1
+    """Tell the member who asked what an admin decided, through the notifications app (by
+    e-mail and in the browser, as they chose; sent by the poller, once: the key is the
+    request's decision). Call it in the deciding transaction. False when told before."""
+    tasks = list(request.tasks.order_by("pk"))
+    context = {"request": request, "tasks": tasks, "site_url": settings.SITE_URL}
+    subject = render_to_string("approvals/decision_subject.txt", context).strip()
+    text = render_to_string("approvals/decision_text.txt", context).strip()
+    url = tasks[0].get_absolute_url() if len(tasks) == 1 else reverse("approvals:queue")
+    return tell(request.requested_by, f"approval:{request.pk}:{request.state}", subject, text, url)
 
 
 # The queue --------------------------------------------------------------------------------
