@@ -1,6 +1,6 @@
 """Deciding: approve sends the held task exactly as task_create would have (one submit item,
 one POST /tasks, even approved twice or at once), decline ends it with nothing sent or
-charged; only admins decide, the budget is checked again, and the member is e-mailed."""
+charged; only admins decide, the budget is checked again, and the member is told (notifications)."""
 
 import re
 import threading
@@ -140,7 +140,7 @@ def test_viewers_and_members_are_refused_the_decisions(
     django_capture_on_commit_callbacks: object,
 ) -> None:
     """Approve and decline answer 403 to a viewer and to the member who asked; the task stays
-    held, nothing is enqueued and no one is e-mailed. GET is refused too."""
+    held, nothing is enqueued and no one is told. GET is refused too."""
     task = submit(member_client)
     request = request_of(task)
     client = viewer_client if role == "viewer" else member_client
